@@ -1,2 +1,8 @@
 // oclif's explicit command discovery: one import per command, so a bundler sees every command (single executable).
-export const COMMANDS = {}
+import Explain from './explain.js'
+import Inspect from './inspect.js'
+
+export const COMMANDS = {
+  explain: Explain,
+  inspect: Inspect,
+}

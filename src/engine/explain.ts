@@ -1,14 +1,239 @@
-// explain(state, flow): walks the packet through the node's netfilter hooks and policy routing as Linux does.
-import type { NodeState } from '../model/node-state.js'
-import type { Flow } from '../model/flow.js'
-import type { Explanation } from '../model/trace.js'
+// explain(state, flow): walks the packet through the node's netfilter hooks and policy routing as Linux does,
+// and says whether it was SNATed, to which source, out of which interface, and which rule decided.
+import { formatIp, sameIp, type IpAddress } from '../model/ip.js'
+import type { NodeState, Pod } from '../model/node-state.js'
+import type { Flow, FlowOrigin } from '../model/flow.js'
+import type { Decision, Explanation, Step, Trace, Verdict } from '../model/trace.js'
+import type { Hook, Match, Rule, Table } from '../model/netfilter.js'
+import { AddressBook } from './addresses.js'
+import { ChoiceScript, Netfilter, type Packet, type WalkContext } from './netfilter.js'
+import { Router, type RouteResult } from './routing.js'
+import { ownerOfRule } from '../model/owner.js'
 
 export interface ExplainOptions {
   /** Connection mark of an established connection (origin `reply`), when known from conntrack or given. */
   readonly ctmark?: number
+  /** At most this many alternatives are explored for probabilistic rules. */
+  readonly maxBranches?: number
+}
+
+/** Everything prepared once per node state: indexes over rules, routes and addresses. */
+export interface Engine {
+  readonly state: NodeState
+  readonly netfilter: Netfilter
+  readonly router: Router
+  readonly addresses: AddressBook
+  readonly podsByIp: Map<string, Pod>
+}
+
+const engines = new WeakMap<NodeState, Engine>()
+
+export function prepare(state: NodeState): Engine {
+  let e = engines.get(state)
+  if (!e) {
+    const podsByIp = new Map<string, Pod>()
+    for (const p of state.derived.pods) podsByIp.set(`${p.ip.family}:${p.ip.value}`, p)
+    e = { state, netfilter: new Netfilter(state.tables), router: new Router(state), addresses: new AddressBook(state), podsByIp }
+    engines.set(state, e)
+  }
+  return e
 }
 
 export function explain(state: NodeState, flow: Flow, options: ExplainOptions = {}): Explanation {
-  void state; void flow; void options
-  throw new Error('explain: not implemented yet')
+  const engine = prepare(state)
+  const { origin, iif, notes } = placeFlow(engine, flow)
+  const placed: Flow = { ...flow, origin, ...(iif ? { iif } : {}) }
+  const max = options.maxBranches ?? 64
+  const traces: Trace[] = []
+  const queue: number[][] = [[]]
+  let truncated = false
+  while (queue.length > 0) {
+    if (traces.length >= max) { truncated = true; break }
+    const script = queue.shift()!
+    const choices = new ChoiceScript(script)
+    const trace = walk(engine, placed, choices, options)
+    traces.push(trace)
+    const taken = choices.taken
+    for (let j = script.length; j < choices.points.length; j++) {
+      const opts = choices.points[j]!.options
+      for (let alt = 1; alt < opts.length; alt++) if ((opts[alt] ?? 0) > 0) queue.push([...taken.slice(0, j), alt])
+    }
+  }
+  // Paths with probability 0 (a `--probability 1` rule's other side) never happen.
+  const possible = traces.filter((t) => t.probability > 0)
+  const branches = (possible.length ? possible : traces).sort((a, b) => b.probability - a.probability)
+  const warnings = [...notes]
+  if (truncated) warnings.push(`more than ${max} alternative paths; natlens explored the first ${max}`)
+  return { flow: placed, trace: branches[0]!, branches, warnings }
+}
+
+/** Decides where the packet enters: a pod's host veth, a host process, or an ENI. */
+function placeFlow(engine: Engine, flow: Flow): { origin: FlowOrigin; iif?: string; notes: string[] } {
+  const notes: string[] = []
+  const pod = engine.podsByIp.get(`${flow.src.family}:${flow.src.value}`)
+  let origin: FlowOrigin = flow.origin ?? (pod ? 'pod' : engine.addresses.isLocal(flow.src) ? 'host' : 'external')
+  if (!flow.origin && !pod && !engine.addresses.known) {
+    notes.push(`${formatIp(flow.src)} is not a known pod and the node's addresses are not in the bundle: assumed to come from a pod`)
+    origin = 'pod'
+  }
+  if (origin === 'host') return { origin, iif: flow.iif ?? 'lo', notes }
+  if (flow.iif) return { origin, iif: flow.iif, notes }
+  if (origin === 'pod' || (origin === 'reply' && pod)) {
+    if (pod?.hostVeth) return { origin, iif: pod.hostVeth, notes }
+    const back = engine.router.lookupTable(flow.src.family, pod?.table ?? 'main', flow.src)
+    if (back?.dev && back.dst.prefix === (flow.src.family === 4 ? 32 : 128)) return { origin, iif: back.dev, notes }
+    const prefix = engine.state.derived.vethPrefix ?? 'eni'
+    notes.push(`the host veth of ${formatIp(flow.src)} is not in the bundle: assumed to be named ${prefix}… like the CNI's`)
+    return { origin, iif: `${prefix}(unknown)`, notes }
+  }
+  // From outside: it arrives on the interface the node would use to reach the sender.
+  const back = engine.router.lookupTable(flow.src.family, 'main', flow.src)
+  const iif = back?.dev ?? back?.nexthops?.[0]?.dev ?? engine.state.derived.primaryInterface
+  if (!iif) notes.push('the arrival interface is unknown (no routes and no primary interface in the bundle); give it with --iif')
+  return { origin, ...(iif ? { iif } : {}), notes }
+}
+
+function walk(engine: Engine, flow: Flow, choices: ChoiceScript, options: ExplainOptions): Trace {
+  const { state, netfilter, router, addresses } = engine
+  const family = flow.src.family
+  const firstPacket = flow.origin !== 'reply'
+  const steps: Step[] = []
+  const warnings: string[] = []
+  const pkt: Packet = {
+    src: flow.src, dst: flow.dst, sport: flow.sport, dport: flow.dport, proto: flow.proto,
+    mark: 0, ctmark: options.ctmark ?? 0, ...(flow.iif ? { iif: flow.iif } : {}),
+  }
+  let gateway: IpAddress | undefined
+  const ctx: WalkContext = {
+    family, firstPacket, addresses, choices, steps, warnings, indeterminate: false, misses: [],
+    original: { src: flow.src, dst: flow.dst, sport: flow.sport, dport: flow.dport },
+    masqueradeSource: (oif) => addresses.preferredSource(oif, family, gateway),
+  }
+  if (!firstPacket) steps.push({ kind: 'conntrack', changes: [], summary: 'a later packet of an established connection: the nat table is not consulted, conntrack keeps the first packet\'s translation' })
+
+  const finish = (verdict: Verdict, egress: string | null): Trace => makeTrace(engine, flow, pkt, ctx, verdict, egress)
+  const route = (iif: string): RouteResult => {
+    const r = router.decide({ family, src: pkt.src, dst: pkt.dst, iif, mark: pkt.mark, proto: pkt.proto, sport: pkt.sport, dport: pkt.dport }, steps)
+    if (r.kind === 'unicast') { pkt.oif = r.dev; gateway = r.gateway }
+    return r
+  }
+  const runHook = (hook: Hook) => netfilter.runHook(hook, pkt, ctx)
+
+  if (flow.origin === 'host') {
+    // Locally generated: the route is chosen first, then OUTPUT may mark or DNAT, which makes the kernel route again.
+    let r = route('lo')
+    const before = { dst: pkt.dst, mark: pkt.mark }
+    if (runHook('output').kind === 'drop') return finish('dropped', null)
+    if (!sameIp(before.dst, pkt.dst) || before.mark !== pkt.mark) r = route('lo')
+    if (r.kind === 'blocked') return finish('dropped', null)
+    if (r.kind === 'no-route') return finish(router.routesKnown[family] ? 'no-route' : 'insufficient-info', null)
+    if (runHook('postrouting').kind === 'drop') return finish('dropped', null)
+    if (r.kind === 'local') {
+      runHook('input')
+      return finish('delivered', null)
+    }
+    return finish('forwarded', r.dev)
+  }
+
+  if (runHook('prerouting').kind === 'drop') return finish('dropped', null)
+  const r = route(pkt.iif ?? 'lo')
+  if (r.kind === 'blocked') return finish('dropped', null)
+  if (r.kind === 'no-route') return finish(router.routesKnown[family] ? 'no-route' : 'insufficient-info', null)
+  if (r.kind === 'local') {
+    if (runHook('input').kind === 'drop') return finish('dropped', null)
+    return finish('delivered', null)
+  }
+  if (state.sysctls.size > 0 && family === 4) {
+    const fwd = state.sysctls.get('net.ipv4.ip_forward')
+    if (fwd && fwd.value.trim() === '0') {
+      warnings.push(`net.ipv4.ip_forward = 0 (${fwd.ref.artifact}:${fwd.ref.line}): the node does not forward`)
+      return finish('dropped', null)
+    }
+  }
+  if (runHook('forward').kind === 'drop') return finish('dropped', null)
+  if (runHook('postrouting').kind === 'drop') return finish('dropped', null)
+  return finish('forwarded', r.dev)
+}
+
+function makeTrace(engine: Engine, flow: Flow, pkt: Packet, ctx: WalkContext, verdict: Verdict, egress: string | null): Trace {
+  const { state, netfilter } = engine
+  const family = flow.src.family
+  const warnings = [...ctx.warnings]
+  const finalFlow: Flow = { ...flow, src: pkt.src, dst: pkt.dst, sport: pkt.sport, dport: pkt.dport, ...(egress ? {} : {}) }
+  let decisive: Decision | undefined
+  let undecidedReason: string | undefined
+
+  const natSteps = ctx.steps.map((s, i) => ({ s, i })).filter((x) => x.s.kind === 'nat')
+  const srcNat = [...natSteps].reverse().find((x) => x.s.kind === 'nat' && (x.s.nat === 'snat' || x.s.nat === 'masquerade'))
+  const tableOf = (rule: Rule): Table | undefined => state.tables.find((t) => t.chains.get(rule.chain)?.rules.includes(rule))
+  if (srcNat && srcNat.s.kind === 'nat') {
+    decisive = { ref: srcNat.s.rule.ref, owner: ownerOfRule(srcNat.s.rule, tableOf(srcNat.s.rule)), stepIndex: srcNat.i }
+    const egressIface = egress ? state.interfaces.find((i) => i.name === egress) : undefined
+    if (egressIface && egressIface.addresses.length > 0 && !egressIface.addresses.some((a) => sameIp(a.address, pkt.src))) {
+      const holder = state.interfaces.find((i) => i.addresses.some((a) => sameIp(a.address, pkt.src)))
+      warnings.push(`SNATed to ${formatIp(pkt.src)}${holder ? ` (${holder.name}'s address)` : ''} but sent out ${egress}: the VPC drops a packet whose source is not an address of the ENI it leaves through. ` +
+        `On a VPC CNI node this is the missing 0x80 connmark: off-VPC traffic of pods on secondary ENIs must be marked in PREROUTING so rule 1024 sends it out the primary ENI.`)
+    }
+  } else if (verdict === 'forwarded' || verdict === 'delivered') {
+    if (!ctx.firstPacket) {
+      undecidedReason = 'a later packet of the connection: the nat table runs only for the first packet'
+    } else {
+      const exemption = findExemption(engine, ctx)
+      if (exemption) {
+        decisive = { ref: exemption.rule.ref, owner: ownerOfRule(exemption.rule, exemption.table), stepIndex: exemption.stepIndex }
+      } else if (!netfilter.present.nat[family]) {
+        undecidedReason = 'no nat table was collected, so natlens cannot tell whether the flow is SNATed'
+      } else {
+        const ext = state.settings.get('AWS_VPC_K8S_CNI_EXTERNALSNAT')
+        const vpcCniSnat = netfilter.hasSnatRule(family, (r, t) => ownerOfRule(r, t) === 'vpc-cni')
+        if (!vpcCniSnat && family === 4 && (ext?.value === 'true' || state.derived.components.some((c) => c.name === 'vpc-cni'))) {
+          undecidedReason = ext?.value === 'true'
+            ? `no SNAT rule exists: AWS_VPC_K8S_CNI_EXTERNALSNAT=true (${ext.ref.artifact}${ext.ref.line ? `:${ext.ref.line}` : ''}), so the VPC CNI leaves translation to a NAT gateway`
+            : 'no SNAT rule exists in the nat table (the VPC CNI installs none when AWS_VPC_K8S_CNI_EXTERNALSNAT=true)'
+        } else {
+          undecidedReason = 'no SNAT or MASQUERADE rule applies to this flow'
+        }
+      }
+    }
+  }
+  if (!engine.router.rulesKnown[family] && engine.router.routesKnown[family]) warnings.push(`no ip rule${family === 6 ? ' (IPv6)' : ''} output in the bundle: natlens assumed the kernel's default rules (local, main, default)`)
+  if (!engine.router.routesKnown[family]) warnings.push(`no ${family === 6 ? 'IPv6 ' : ''}routes in the bundle: the egress interface is unknown`)
+  if (!netfilter.present.any[family]) warnings.push(`no ${family === 6 ? 'ip6tables' : 'iptables'} or nft rules in the bundle: NAT and marks are unknown`)
+  if (ctx.indeterminate) warnings.push('a rule natlens cannot evaluate was reached; the verdict may not hold (see the indeterminate steps)')
+  const finalVerdict: Verdict = ctx.indeterminate && verdict !== 'dropped' ? 'insufficient-info' : verdict
+  return {
+    flow, finalFlow, verdict: finalVerdict, egressInterface: verdict === 'forwarded' ? egress : null, firstPacket: ctx.firstPacket,
+    steps: ctx.steps, ...(decisive ? { decisive } : {}), ...(undecidedReason ? { undecidedReason } : {}),
+    probability: ctx.choices.probability, warnings,
+  }
+}
+
+const EXEMPTING_MATCHES = new Set<Match['kind']>(['dst', 'dst-range', 'out-iface', 'addrtype', 'mark', 'connmark', 'ctstate', 'ctaddr'])
+
+/**
+ * Why nothing translated the source: the RETURN that left a chain able to SNAT (the VPC CIDR exemption), or the
+ * SNAT-capable rule whose condition failed (`! -o vlan+`, `! -d <VPC>`, addrtype LOCAL). A mark gate (kube-proxy's
+ * `! --mark 0x4000` RETURN) explains only when nothing else does.
+ */
+function findExemption(engine: Engine, ctx: WalkContext): { rule: Rule; table: Table; stepIndex: number } | undefined {
+  const { netfilter, state } = engine
+  const candidates: { rule: Rule; table: Table; stepIndex: number; gate: boolean }[] = []
+  ctx.steps.forEach((s, i) => {
+    if (s.kind !== 'rule' || s.hook !== 'postrouting' || s.action !== 'return') return
+    const table = state.tables.find((t) => t.name === s.table && t.origin === s.tableOrigin && t.chains.get(s.chain)?.rules.includes(s.rule))
+    if (!table || !netfilter.canSnat(table, s.chain)) return
+    candidates.push({ rule: s.rule, table, stepIndex: i, gate: s.rule.matches.some((m) => m.kind === 'mark') })
+  })
+  for (const miss of ctx.misses) {
+    const t = miss.rule.target
+    const snatCapable = t.kind === 'snat' || t.kind === 'masquerade' || (t.kind === 'jump' && netfilter.canSnat(miss.table, t.chain))
+    if (!snatCapable || !EXEMPTING_MATCHES.has(miss.failed.kind)) continue
+    candidates.push({ rule: miss.rule, table: miss.table, stepIndex: -1, gate: miss.failed.kind === 'mark' })
+  }
+  const real = candidates.filter((c) => !c.gate)
+  const pick = (real.length ? real : candidates).at(-1)
+  if (!pick) return undefined
+  // A mark gate alone explains nothing when the VPC CNI owns no SNAT rule at all (EXTERNALSNAT=true).
+  if (pick.gate && !netfilter.hasSnatRule(ctx.family, (r, t) => ownerOfRule(r, t) === 'vpc-cni') && state.derived.components.some((c) => c.name === 'vpc-cni')) return undefined
+  return pick
 }

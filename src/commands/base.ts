@@ -1,0 +1,28 @@
+// What every natlens command shares: one way to report errors (a clear line, the exit code from src/errors.ts,
+// the next step to take; no stack trace) and the `--file` choice between duplicate sources.
+import { Command, Errors, Flags } from '@oclif/core'
+import { isNatlensError, ExitCode } from '../errors.js'
+
+export abstract class NatlensCommand extends Command {
+  static override enableJsonFlag = true
+
+  protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+    if (isNatlensError(err)) {
+      this.logToStderr(`natlens: ${err.message}`)
+      if (err.suggestion) this.logToStderr(`  try: ${err.suggestion}`)
+      this.exit(err.exit)
+    }
+    // oclif's own parse errors (unknown flag, missing value) are usage errors: exit 2 with oclif's suggestion.
+    if (err instanceof Errors.CLIError && (err.oclif?.exit === undefined || err.oclif.exit === 2)) {
+      return super.catch(Object.assign(err, { oclif: { ...(err.oclif ?? {}), exit: ExitCode.badInput } }))
+    }
+    return super.catch(err)
+  }
+}
+
+export const bundleFlags = {
+  file: Flags.string({
+    summary: 'When two files give the same source, use this one (repeatable; a name or the end of a path).',
+    multiple: true,
+  }),
+}

@@ -1,0 +1,65 @@
+import { Args, Flags } from '@oclif/core'
+import { NatlensCommand, bundleFlags } from './base.js'
+import { loadNodeState } from '../sources/load.js'
+import { readFlowList } from '../sources/flow-list.js'
+import { parseFlow, type Flow } from '../model/flow.js'
+import { explain } from '../engine/explain.js'
+import { representativeFlows } from '../engine/representative.js'
+import { toVerdictJson, type VerdictJson } from '../render/verdict-json.js'
+import { renderExplanation, renderVerdictTable } from '../render/explain-text.js'
+import { NatlensError } from '../errors.js'
+
+export default class Explain extends NatlensCommand {
+  static override summary = 'Explain whether a flow is SNATed on the node, to which source, out of which interface, and which rule decided.'
+  static override description = `Walks the packet through the node's netfilter hooks (raw, mangle, nat; iptables and nft in priority order) and its policy routing (ip rules, route tables) as the kernel does, and prints the verdict with the rule and line that decided it.
+
+The input is a bundle from \`natlens collect\`, the EKS log collector's tarball, or any directory or list of files holding pasted outputs (ip rule, ip route show table all, iptables-save, nft list ruleset, …).`
+  static override examples = [
+    { description: 'A pod on the primary ENI talking to the internet', command: '<%= config.bin %> <%= command.id %> fixtures/example-node --src 10.0.7.201 --dst 203.0.113.10 --dport 443' },
+    { description: 'A pod on a secondary ENI to an address inside the VPC, as JSON', command: '<%= config.bin %> <%= command.id %> fixtures/example-node --src 10.0.9.88 --dst 10.0.20.15 --dport 5432 --json' },
+    { description: 'Every pod against representative destinations', command: '<%= config.bin %> <%= command.id %> fixtures/example-node --all-pods' },
+    { description: 'Flows listed in a CSV file (src,dst,proto,sport,dport)', command: '<%= config.bin %> <%= command.id %> fixtures/example-node --flows fixtures/example-flows.csv' },
+  ]
+  static override strict = false
+  static override args = { inputs: Args.string({ description: 'bundle directory, .tar.gz, or files', required: true }) }
+  static override flags = {
+    ...bundleFlags,
+    src: Flags.string({ summary: 'Source address as the pod, process or client sent it.' }),
+    dst: Flags.string({ summary: 'Destination address as sent (before any DNAT).' }),
+    proto: Flags.option({ options: ['tcp', 'udp', 'icmp', 'icmpv6', 'sctp'] as const, default: 'tcp', summary: 'Protocol.' })(),
+    sport: Flags.integer({ min: 0, max: 65535, summary: 'Source port (default 40000).' }),
+    dport: Flags.integer({ min: 0, max: 65535, summary: 'Destination port (default 443; 53 for udp).' }),
+    iif: Flags.string({ summary: 'Interface the packet arrives on (found from the state when not given).' }),
+    origin: Flags.option({ options: ['pod', 'host', 'external', 'reply'] as const, summary: 'Where the packet comes from (found from the state when not given).' })(),
+    ctmark: Flags.string({ summary: 'Connection mark of an established connection (origin reply), e.g. 0x80.' }),
+    flows: Flags.string({ summary: 'A CSV or JSON file of flows to explain.' }),
+    'all-pods': Flags.boolean({ summary: 'Explain every pod against representative destinations.' }),
+    steps: Flags.boolean({ summary: 'Show the step table (default for one flow).', allowNo: true }),
+  }
+
+  async run(): Promise<VerdictJson | VerdictJson[]> {
+    const { argv, flags } = await this.parse(Explain)
+    const state = await loadNodeState(argv as string[], { prefer: flags.file ?? [] })
+    const labelled: { label?: string; flow: Flow }[] = []
+    if (flags['all-pods']) labelled.push(...representativeFlows(state))
+    if (flags.flows) labelled.push(...(await readFlowList(flags.flows)).map((flow) => ({ flow })))
+    if (flags.src || flags.dst) {
+      if (!flags.src || !flags.dst) throw new NatlensError('--src and --dst go together', 'usage.flow', 2, 'natlens explain BUNDLE --src 10.0.7.201 --dst 203.0.113.10')
+      const f = parseFlow({ src: flags.src, dst: flags.dst, proto: flags.proto, sport: flags.sport, dport: flags.dport, ...(flags.iif ? { iif: flags.iif } : {}), ...(flags.origin ? { origin: flags.origin } : {}) })
+      if (typeof f === 'string') throw new NatlensError(f, 'usage.flow', 2)
+      labelled.push({ flow: f })
+    }
+    if (labelled.length === 0) throw new NatlensError('no flow to explain', 'usage.flow', 2, 'give --src and --dst, --flows FILE, or --all-pods')
+    const ctmark = flags.ctmark !== undefined ? Number(flags.ctmark) : undefined
+    if (ctmark !== undefined && !Number.isInteger(ctmark)) throw new NatlensError(`--ctmark ${flags.ctmark} is not a number`, 'usage.ctmark', 2)
+    const results = labelled.map(({ label, flow }) => ({ ...(label ? { label } : {}), verdict: toVerdictJson(explain(state, flow, ctmark !== undefined ? { ctmark } : {}), state) }))
+    if (results.length === 1) {
+      this.log(renderExplanation(results[0]!.verdict, { steps: flags.steps ?? true }))
+      return results[0]!.verdict
+    }
+    this.log(renderVerdictTable(results))
+    if (flags.steps) for (const r of results) this.log(`\n${renderExplanation(r.verdict)}`)
+    if (state.derived.snatPolicy) this.log(`\nSNAT policy: ${state.derived.snatPolicy}`)
+    return results.map((r) => r.verdict)
+  }
+}
