@@ -1,0 +1,190 @@
+// The library call behind `natlens flows`: read captures into a FlowTable and shape the result. The JSON
+// shape `{packets, truncated, flows: [{proto, src, sport, dst, dport, packets, bytes, …}]}` is fixed once
+// shipped; fields may be added, never renamed.
+import type { Diagnostic } from '../model/evidence.js'
+import type { CaptureSummary } from './capture.js'
+import { linktypeName } from './decode.js'
+import { flowMatches, type FlowFilter } from './filter.js'
+import { FlowTable, tcpFlagNames, type Flow, type InterfaceRef } from './flows.js'
+import { LAYER_TOKEN, type LayerName } from './packet.js'
+import { PacketSource, type Progress, type ReaderName, type ReadResult } from './source.js'
+
+export interface FlowJson {
+  proto: string
+  src: string
+  sport: number | null
+  dst: string
+  dport: number | null
+  packets: number
+  bytes: number
+  srcPackets: number
+  srcBytes: number
+  dstPackets: number
+  dstBytes: number
+  /** ISO 8601 UTC with nanoseconds. */
+  first: string
+  last: string
+  /** Seconds between first and last, to the nanosecond. */
+  duration: number
+  /** TCP flags seen from either side (SYN, FIN, RST, …); null for other protocols. */
+  tcpFlags: string[] | null
+  srcTcpFlags: string[] | null
+  dstTcpFlags: string[] | null
+  icmpErrors: number
+  interfaces: InterfaceRef[]
+  inner: boolean
+}
+
+export function formatTimestampNs(ns: bigint): string {
+  const sec = ns / 1_000_000_000n
+  const frac = ns % 1_000_000_000n
+  const iso = new Date(Number(sec) * 1000).toISOString().replace(/\.\d{3}Z$/, '')
+  return `${iso}.${frac.toString().padStart(9, '0')}Z`
+}
+
+export function flowJson(f: Flow): FlowJson {
+  const both = f.srcTcpFlags === null ? null : tcpFlagNames((f.srcTcpFlags ?? 0) | (f.dstTcpFlags ?? 0))
+  return {
+    proto: f.proto,
+    src: f.src,
+    sport: f.sport,
+    dst: f.dst,
+    dport: f.dport,
+    packets: f.packets,
+    bytes: f.bytes,
+    srcPackets: f.srcPackets,
+    srcBytes: f.srcBytes,
+    dstPackets: f.dstPackets,
+    dstBytes: f.dstBytes,
+    first: formatTimestampNs(f.firstNs),
+    last: formatTimestampNs(f.lastNs),
+    duration: Number(f.lastNs - f.firstNs) / 1e9,
+    tcpFlags: both,
+    srcTcpFlags: f.srcTcpFlags === null ? null : tcpFlagNames(f.srcTcpFlags),
+    dstTcpFlags: f.dstTcpFlags === null ? null : tcpFlagNames(f.dstTcpFlags),
+    icmpErrors: f.icmpErrors,
+    interfaces: f.interfaces,
+    inner: f.inner,
+  }
+}
+
+export const SORT_KEYS = ['bytes', 'packets', 'first', 'last', 'duration', 'src', 'dst'] as const
+export type SortKey = (typeof SORT_KEYS)[number]
+
+function compareAddress(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true })
+}
+
+/** Largest first for sizes and durations, earliest first for times, address order for src/dst. */
+export function sortFlows(flows: Flow[], key: SortKey): Flow[] {
+  const byFirst = (a: Flow, b: Flow): number => (a.firstNs < b.firstNs ? -1 : a.firstNs > b.firstNs ? 1 : 0)
+  const cmp: Record<SortKey, (a: Flow, b: Flow) => number> = {
+    bytes: (a, b) => b.bytes - a.bytes || b.packets - a.packets || byFirst(a, b),
+    packets: (a, b) => b.packets - a.packets || b.bytes - a.bytes || byFirst(a, b),
+    first: byFirst,
+    last: (a, b) => (a.lastNs < b.lastNs ? -1 : a.lastNs > b.lastNs ? 1 : 0),
+    duration: (a, b) => Number((b.lastNs - b.firstNs) - (a.lastNs - a.firstNs)) || b.bytes - a.bytes,
+    src: (a, b) => compareAddress(a.src, b.src) || (a.sport ?? -1) - (b.sport ?? -1) || byFirst(a, b),
+    dst: (a, b) => compareAddress(a.dst, b.dst) || (a.dport ?? -1) - (b.dport ?? -1) || byFirst(a, b),
+  }
+  return [...flows].sort(cmp[key])
+}
+
+export interface FileReport {
+  path: string
+  format: string | null
+  compression: string | null
+  byteOrder: string | null
+  tsResolution: string | null
+  packets: number
+  packetsCut: number
+  linktypes: number[]
+  interfaces: { id: string; linktype: number; linktypeName: string; name?: string; packets: number }[]
+  protocols: Record<string, number>
+  skippedBlocks: Record<string, number>
+  ifindexPackets: Record<string, number>
+  decodeProblems: Record<string, number>
+  truncated: boolean
+  problem: { offset: number; message: string; code: string } | null
+}
+
+export function fileReport(s: CaptureSummary): FileReport {
+  return {
+    path: s.path,
+    format: s.format ?? null,
+    compression: s.compression ?? null,
+    byteOrder: s.byteOrder ?? null,
+    tsResolution: s.tsResolution ?? null,
+    packets: s.packets,
+    packetsCut: s.packetsCut,
+    linktypes: s.interfaces.map((i) => i.linktype),
+    interfaces: s.interfaces.map((i) => ({
+      id: i.id, linktype: i.linktype, linktypeName: linktypeName(i.linktype), ...(i.name !== undefined ? { name: i.name } : {}), packets: i.packets,
+    })),
+    protocols: Object.fromEntries(Object.entries(s.protocols).map(([k, v]) => [LAYER_TOKEN[k as LayerName], v as number])),
+    skippedBlocks: s.skippedBlocks,
+    ifindexPackets: s.ifindexPackets,
+    decodeProblems: s.decodeProblems,
+    truncated: s.truncated,
+    problem: s.problem ? { offset: s.problem.offset ?? 0, message: s.problem.message, code: s.problem.code } : null,
+  }
+}
+
+export interface FlowsOptions {
+  readonly decap?: boolean
+  readonly reader?: ReaderName
+  readonly filter?: FlowFilter
+  readonly onProgress?: (p: Progress) => void
+  /**
+   * Streaming: flows that are over are handed to onFlow during the read and dropped from the table (see
+   * FlowTable.evict); the rest at the end. Without it, every flow is kept and returned.
+   */
+  readonly onFlow?: (f: Flow) => void
+  /** Streaming: a flow quiet this long (capture time) is over; default 120 s, and 5 s after FIN/RST. */
+  readonly idleTimeoutSec?: number
+}
+
+export interface FlowsResult {
+  /** Every packet record read. */
+  readonly packets: number
+  readonly truncated: boolean
+  /** Flows that passed the filter (empty when streaming: they went to onFlow). */
+  readonly flows: Flow[]
+  /** Flows before the filter, streamed ones included. */
+  readonly flowCount: number
+  readonly read: ReadResult
+}
+
+const EVICT_EVERY = 1 << 18
+
+export async function readFlows(inputs: readonly string[], options: FlowsOptions = {}): Promise<FlowsResult> {
+  const table = new FlowTable({ decap: options.decap ?? false })
+  const source = new PacketSource(inputs, { reader: options.reader ?? 'builtin', onProgress: options.onProgress })
+  const filter = options.filter
+  const onFlow = options.onFlow
+  let streamed = 0
+  const emit = (f: Flow): void => {
+    streamed++
+    if (!filter || flowMatches(filter, f)) onFlow?.(f)
+  }
+  let sinceEvict = 0
+  const idle = options.idleTimeoutSec ?? 120
+  const read = await source.forEach((p) => {
+    table.add(p)
+    if (onFlow && ++sinceEvict === EVICT_EVERY) {
+      sinceEvict = 0
+      for (const f of table.evict(p.tsSec, Math.min(5, idle), idle)) emit(f)
+    }
+  })
+  let flows = table.flows()
+  const flowCount = streamed + flows.length
+  if (onFlow) {
+    for (const f of flows) emit(f)
+    flows = []
+  } else if (filter) {
+    flows = flows.filter((f) => flowMatches(filter, f))
+  }
+  return { packets: read.packets, truncated: read.truncated, flows, flowCount, read }
+}
+
+export type { Diagnostic }
