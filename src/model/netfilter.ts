@@ -76,6 +76,12 @@ export type Match =
   | { readonly kind: 'tcp-flags'; readonly negated: boolean; readonly mask: readonly string[]; readonly comp: readonly string[] }
   /** `-f` / `! -f`. */
   | { readonly kind: 'fragment'; readonly negated: boolean }
+  /**
+   * nft set membership: `ip daddr @cluster-ips`, `ip daddr . meta l4proto . th dport @svc`, `ip saddr != { a, b }`.
+   * `keys` are the nft selectors as written (`ip daddr`, `meta l4proto`, `th dport`); the elements are in the table's
+   * `sets` under `set` (anonymous sets are stored there too, under a name with spaces that nft never uses).
+   */
+  | { readonly kind: 'nft-set'; readonly negated: boolean; readonly keys: readonly string[]; readonly set: string }
   /** Matches whose outcome depends on things a node dump does not hold (owner, socket, mac, physdev, …). */
   | { readonly kind: 'opaque'; readonly negated: boolean; readonly module: string; readonly text: string }
 
@@ -150,6 +156,10 @@ export interface NftSet {
   readonly dataType?: string
   /** Elements as written: `10.96.0.10 . tcp . 53 : goto service-XYZ`, split into key parts and value. */
   readonly elements: readonly { readonly key: readonly string[]; readonly value?: string; readonly ref: SourceRef }[]
+  /** An anonymous set or map written inline in a rule (`{ 53, 5353 }`, `vmap { 0 : goto a }`). */
+  readonly anonymous?: boolean
+  /** `flags interval,timeout,dynamic` as written. */
+  readonly flags?: readonly string[]
   readonly ref: SourceRef
 }
 

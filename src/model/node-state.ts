@@ -64,6 +64,17 @@ export interface IpamdEni {
   readonly ref: SourceRef
 }
 
+/** One pod IP in ipamd's checkpoint (`/var/run/aws-node/ipam.json`, format `vpc-cni-ipam/1`). */
+export interface IpamAllocation {
+  readonly address: IpAddress
+  readonly containerId?: string
+  readonly ifName?: string
+  readonly networkName?: string
+  readonly pod?: string
+  readonly namespace?: string
+  readonly ref: SourceRef
+}
+
 export type ComponentName = 'vpc-cni' | 'kube-proxy' | 'egress-cni' | 'portmap' | 'calico' | 'cilium' | 'flannel' | 'ip-masq-agent' | 'docker' | 'unknown'
 
 export interface Component {

@@ -18,6 +18,9 @@ export interface RoutingRule {
   readonly to?: Cidr
   readonly iif?: string
   readonly oif?: string
+  /** `iif eth9 [detached]`: the interface does not exist now, so the selector matches nothing until it appears. */
+  readonly iifDetached?: boolean
+  readonly oifDetached?: boolean
   readonly fwmark?: { readonly value: number; readonly mask: number }
   readonly tos?: number
   readonly ipproto?: string
