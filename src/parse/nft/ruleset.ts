@@ -146,7 +146,7 @@ export function applyChainSpec(chain: ChainDraft, words: readonly string[], ref:
       }
       case 'priority': {
         const parts: string[] = []
-        while (i + 1 < words.length && !['policy', 'type', 'hook', 'comment'].includes(words[i + 1]!)) parts.push(words[++i]!)
+        while (i + 1 < words.length && !['policy', 'type', 'hook', 'comment', ';'].includes(words[i + 1]!)) parts.push(words[++i]!)
         const p = priorityValue(parts)
         if (p === undefined) ctx.sink.warn('nft.bad-priority', `priority ${parts.join(' ')} is not understood`, ref.line, ref.text)
         else chain.priority = p
