@@ -97,7 +97,7 @@ describe("kube-proxy's nftables transaction (TestOverallNFTablesRules)", () => {
     expect(update!.target).toEqual({ kind: 'passive', name: 'update set' })
     expect(dnat!.matches).toEqual([{ kind: 'protocol', negated: false, protocol: 'tcp' }])
     expect(dnat!.target.kind).toBe('dnat')
-    const to = (dnat!.target as { to: { minAddr: Parameters<typeof formatIp>[0]; ports: unknown }[] }).to[0]!
+    const to = (dnat!.target as unknown as { to: { minAddr: Parameters<typeof formatIp>[0]; ports: unknown }[] }).to[0]!
     expect(formatIp(to.minAddr)).toBe('10.180.0.3')
     expect(to.ports).toEqual({ from: 80, to: 80 })
   })
@@ -128,7 +128,7 @@ describe('the lab ruleset recorded on this machine (nft list ruleset)', () => {
     expect(post[0]!.target).toEqual({ kind: 'masquerade', random: false, randomFully: true })
     expect(post[2]!.target).toMatchObject({ kind: 'snat', random: true, persistent: true, randomFully: false })
     expect(post[3]!.matches).toContainEqual({ kind: 'out-iface', negated: true, name: 'eth0', wildcard: false })
-    const v6 = rules(table(tables, 'ip6', 'lab6'), 'postrouting')[0]!.target as { kind: string; to: { minAddr: Parameters<typeof formatIp>[0] }[] }
+    const v6 = rules(table(tables, 'ip6', 'lab6'), 'postrouting')[0]!.target as unknown as { kind: string; to: { minAddr: Parameters<typeof formatIp>[0] }[] }
     expect(formatIp(v6.to[0]!.minAddr)).toBe('2600:1f14:8a1:5c00:4b1e:9d2a:7c3f:10e2')
   })
   it('anonymous sets are stored in the table and referred to by name', () => {
