@@ -168,10 +168,9 @@ function makeTrace(engine: Engine, flow: Flow, pkt: Packet, ctx: WalkContext, ve
   const tableOf = (rule: Rule): Table | undefined => state.tables.find((t) => t.chains.get(rule.chain)?.rules.includes(rule))
   if (srcNat && srcNat.s.kind === 'nat') {
     decisive = { ref: srcNat.s.rule.ref, owner: ownerOfRule(srcNat.s.rule, tableOf(srcNat.s.rule)), stepIndex: srcNat.i }
-    const egressIface = egress ? state.interfaces.find((i) => i.name === egress) : undefined
-    if (egressIface && egressIface.addresses.length > 0 && !egressIface.addresses.some((a) => sameIp(a.address, pkt.src))) {
-      const holder = state.interfaces.find((i) => i.addresses.some((a) => sameIp(a.address, pkt.src)))
-      warnings.push(`SNATed to ${formatIp(pkt.src)}${holder ? ` (${holder.name}'s address)` : ''} but sent out ${egress}: the VPC drops a packet whose source is not an address of the ENI it leaves through. ` +
+    const holders = engine.addresses.devicesOf(pkt.src)
+    if (egress && holders.length > 0 && !holders.includes(egress) && !holders.includes('lo')) {
+      warnings.push(`SNATed to ${formatIp(pkt.src)} (${holders.join(', ')}'s address) but sent out ${egress}: the VPC drops a packet whose source is not an address of the ENI it leaves through. ` +
         `On a VPC CNI node this is the missing 0x80 connmark: off-VPC traffic of pods on secondary ENIs must be marked in PREROUTING so rule 1024 sends it out the primary ENI.`)
     }
   } else if (verdict === 'forwarded' || verdict === 'delivered') {

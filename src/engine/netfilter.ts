@@ -175,7 +175,7 @@ export class Netfilter {
   private matchRule(rule: Rule, pkt: Packet, ctx: WalkContext, hook: Hook, table: Table): boolean | 'unknown' {
     let unknown = false
     for (const m of rule.matches) {
-      const r = this.matchOne(m, pkt, ctx, hook)
+      const r = m.kind === 'nft-set' ? this.matchNftSet(m.keys, m.set, m.negated, table, pkt) : this.matchOne(m, pkt, ctx, hook)
       if (r === false) {
         if (hook === 'postrouting' && this.isNatTable(table)) ctx.misses.push({ rule, table, failed: m })
         return false
@@ -409,36 +409,48 @@ export class Netfilter {
     }
   }
 
-  /** Resolves an nft verdict map element for the packet: `10.96.0.10 . tcp . 53 : goto service-…`. */
-  private resolveVmap(keys: readonly string[], mapName: string, table: Table, pkt: Packet): string | undefined | 'unknown' {
-    const set = table.sets.get(mapName.replace(/^@/, ''))
-    if (!set) return 'unknown'
-    const values: string[] = []
+  /** The packet's values for nft selectors (`ip daddr`, `meta l4proto`, `th dport`); undefined for one not modelled. */
+  private nftValues(keys: readonly string[], pkt: Packet): { text: string; addr?: IpAddress; port?: number | null }[] | undefined {
+    const values: { text: string; addr?: IpAddress; port?: number | null }[] = []
     for (const k of keys) {
-      const key = k.replace(/\s+/g, ' ')
-      if (key === 'ip daddr' || key === 'ip6 daddr') values.push(formatIp(pkt.dst))
-      else if (key === 'ip saddr' || key === 'ip6 saddr') values.push(formatIp(pkt.src))
-      else if (key === 'meta l4proto' || key === 'ip protocol') values.push(pkt.proto)
-      else if (key === 'th dport' || key === 'tcp dport' || key === 'udp dport') values.push(String(pkt.dport ?? ''))
-      else if (key === 'th sport') values.push(String(pkt.sport ?? ''))
-      else if (key === 'fib daddr type') values.push('') // resolved below
-      else return 'unknown'
+      const key = k.trim().replace(/\s+/g, ' ')
+      if (key === 'ip daddr' || key === 'ip6 daddr') values.push({ text: formatIp(pkt.dst), addr: pkt.dst })
+      else if (key === 'ip saddr' || key === 'ip6 saddr') values.push({ text: formatIp(pkt.src), addr: pkt.src })
+      else if (key === 'meta l4proto' || key === 'ip protocol' || key === 'ip6 nexthdr') values.push({ text: pkt.proto })
+      else if (key === 'th dport' || key === 'tcp dport' || key === 'udp dport' || key === 'sctp dport') values.push({ text: String(pkt.dport ?? ''), port: pkt.dport })
+      else if (key === 'th sport' || key === 'tcp sport' || key === 'udp sport') values.push({ text: String(pkt.sport ?? ''), port: pkt.sport })
+      else if (key === 'iifname' || key === 'meta iifname') values.push({ text: pkt.iif ?? '' })
+      else if (key === 'oifname' || key === 'meta oifname') values.push({ text: pkt.oif ?? '' })
+      else return undefined
     }
+    return values
+  }
+
+  /** Finds the element of an nft set or map that holds the packet's key (exact, prefix or range elements). */
+  private lookupElement(table: Table, setName: string, keys: readonly string[], pkt: Packet): { found: boolean; value?: string } | 'unknown' {
+    const set = table.sets.get(setName.replace(/^@/, ''))
+    const values = this.nftValues(keys, pkt)
+    if (!set || !values) return 'unknown'
     for (const el of set.elements) {
       if (el.key.length !== values.length) continue
       let ok = true
-      for (let i = 0; i < values.length; i++) {
-        const want = el.key[i]!
-        const have = values[i]!
-        if (want === have) continue
-        const c = want.includes('/') ? parseCidr(want) : undefined
-        if (c && cidrContains(c, i === 0 ? pkt.dst : pkt.src)) continue
-        ok = false
-        break
-      }
-      if (ok) return el.value
+      for (let i = 0; i < values.length && ok; i++) ok = elementPartMatches(el.key[i]!.trim(), values[i]!)
+      if (ok) return { found: true, ...(el.value !== undefined ? { value: el.value } : {}) }
     }
-    return undefined
+    return { found: false }
+  }
+
+  private matchNftSet(keys: readonly string[], set: string, negated: boolean, table: Table, pkt: Packet): boolean | 'unknown' {
+    const r = this.lookupElement(table, set, keys, pkt)
+    if (r === 'unknown') return 'unknown'
+    return negated ? !r.found : r.found
+  }
+
+  /** Resolves an nft verdict map element for the packet: `10.96.0.10 . tcp . 53 : goto service-…`. */
+  private resolveVmap(keys: readonly string[], mapName: string, table: Table, pkt: Packet): string | undefined | 'unknown' {
+    const r = this.lookupElement(table, mapName, keys, pkt)
+    if (r === 'unknown') return 'unknown'
+    return r.found ? r.value : undefined
   }
 
   private applyVerdict(verdict: string | undefined, rule: Rule, table: Table, chain: Chain, pkt: Packet, ctx: WalkContext, depth: number, hook: Hook): ChainResult | undefined {
@@ -478,6 +490,27 @@ export class Netfilter {
     }
     return false
   }
+}
+
+function elementPartMatches(want: string, have: { text: string; addr?: IpAddress; port?: number | null }): boolean {
+  if (want === have.text) return true
+  if (have.addr) {
+    if (want.includes('/')) { const c = parseCidr(want); return !!c && cidrContains(c, have.addr) }
+    const dash = want.indexOf('-')
+    if (dash > 0) {
+      const lo = parseCidr(want.slice(0, dash)), hi = parseCidr(want.slice(dash + 1))
+      return !!lo && !!hi && have.addr.value >= lo.network && have.addr.value <= hi.network && lo.family === have.addr.family
+    }
+    return false
+  }
+  if (have.port !== undefined && have.port !== null && /^\d+-\d+$/.test(want)) {
+    const [a, b] = want.split('-').map(Number)
+    return have.port >= a! && have.port <= b!
+  }
+  // Wildcard interface names: `"eni*"`.
+  const unq = want.replace(/^"|"$/g, '')
+  if (unq.endsWith('*')) return have.text.startsWith(unq.slice(0, -1))
+  return unq === have.text
 }
 
 function rank(t: Table): number {

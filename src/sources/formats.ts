@@ -4,7 +4,7 @@ import type { Diagnostic, DiagnosticSink } from '../model/evidence.js'
 import type { NodeFacts, Setting, SourceKind } from '../model/node-state.js'
 import type { Table } from '../model/netfilter.js'
 import type { ParseContext } from '../parse/context.js'
-import type { Family } from '../model/ip.js'
+import { formatIp, type Family } from '../model/ip.js'
 import { looksLikeIpRule, parseIpRules } from '../parse/ip-rule.js'
 import { looksLikeIpRoute, parseIpRoutes } from '../parse/ip-route.js'
 import { looksLikeIpAddr, looksLikeIpLink, mergeInterfaces, parseIpAddr } from '../parse/ip-addr.js'
@@ -24,6 +24,8 @@ export interface Contribution {
   readonly merge?: boolean
   /** Equal fingerprints mean the same content: no duplicate warning. */
   readonly fingerprint?: string
+  /** Another rendering of what a higher-ranked source shows (nft's view of iptables-nft tables): never a conflict. */
+  readonly sameSourceAs?: string
   apply(facts: NodeFacts, diagnostics: Diagnostic[]): void
 }
 
@@ -110,24 +112,32 @@ function settingsContribution(slot: string, settings: Setting[], into: (f: NodeF
   }
 }
 
-function tableSlot(t: Table): string {
+/** iptables-nft's own tables also show in `nft list ruleset`. */
+export function isIptablesNftView(t: Table): boolean {
+  return t.origin === 'nft' && ['filter', 'nat', 'mangle', 'raw', 'security'].includes(t.name) && (t.family === 'ip' || t.family === 'ip6')
+}
+
+/**
+ * The slot a table fills. iptables tables of the same family and name are one source (two different nat tables in
+ * a folder are variants to choose from); `nft list ruleset`'s view of iptables-nft's tables fills that same slot at
+ * a lower rank, so the rules are not run twice. The backend becomes part of the slot when `separateBackends` is set
+ * (a natlens bundle records iptables-legacy-save and iptables-nft-save separately: both run in the kernel).
+ */
+function tableSlot(t: Table, separateBackends: boolean): string {
   const fam = t.family === 'ip6' ? 6 : t.family === 'ip' ? 4 : t.family
-  if (t.origin === 'nft') {
-    // iptables-nft's own tables also show in `nft list ruleset`; they fill the same slot as the iptables dump,
-    // which ranks higher, so the rules are not run twice.
-    if (['filter', 'nat', 'mangle', 'raw', 'security'].includes(t.name) && (t.family === 'ip' || t.family === 'ip6')) return `netfilter/${fam}/${t.name}/iptables-nft`
-    return `netfilter/${fam}/${t.name}/nft-native`
-  }
-  return `netfilter/${fam}/${t.name}/${t.origin}`
+  if (t.origin === 'nft' && !isIptablesNftView(t)) return `netfilter/${fam}/${t.name}/nft-native`
+  const backend = t.origin === 'nft' ? 'iptables-nft' : t.origin
+  return separateBackends && backend !== 'iptables' ? `netfilter/${fam}/${t.name}/${backend}` : `netfilter/${fam}/${t.name}/iptables`
 }
 
 function tableFingerprint(t: Table): string {
   return [...t.chains.values()].map((c) => `${c.name}:${c.policy ?? ''}:${c.rules.map((r) => JSON.stringify([r.matches, r.target], (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).join('|')}`).join('\n')
 }
 
-function tablesContributions(tables: Table[], rank: number): Contribution[] {
+function tablesContributions(tables: Table[], rank: number, separateBackends: boolean): Contribution[] {
   return tables.map((t) => ({
-    slot: tableSlot(t), rank: t.origin === 'nft' && tableSlot(t).endsWith('/iptables-nft') ? rank - 10 : rank, fingerprint: tableFingerprint(t),
+    slot: tableSlot(t, separateBackends), rank: isIptablesNftView(t) ? rank - 10 : rank, fingerprint: tableFingerprint(t),
+    ...(isIptablesNftView(t) ? { sameSourceAs: 'iptables-nft' } : {}),
     apply(facts: NodeFacts) { facts.tables.push(t) },
   }))
 }
@@ -135,9 +145,15 @@ function tablesContributions(tables: Table[], rank: number): Contribution[] {
 export interface ParsedArtifact {
   readonly contributions: Contribution[]
   readonly manifest?: Record<string, unknown>
+  /** Set when the file parsed but does not describe the node (e.g. `ip route` run inside a pod). */
+  readonly ignored?: string
 }
 
-export function parseArtifact(kind: SourceKind, artifact: Artifact, sink: DiagnosticSink): ParsedArtifact {
+/** The CNI's pod-side gateways: a listing that routes through them was taken inside a pod, not on the node. */
+const POD_GATEWAYS = new Set(['169.254.1.1', '169.254.172.1'])
+const POD_IFACES = /^(v4if0|v6if0)$/
+
+export function parseArtifact(kind: SourceKind, artifact: Artifact, sink: DiagnosticSink, separateBackends = false): ParsedArtifact {
   const text = textOf(artifact)
   const fam = familyHint(artifact.name)
   const hints = { ...(fam ? { family: fam } : {}) }
@@ -155,6 +171,8 @@ export function parseArtifact(kind: SourceKind, artifact: Artifact, sink: Diagno
     }
     case 'ip-route': {
       const routes = parseIpRoutes(text, ctx(artifact, sink, hints))
+      const podGw = routes.find((r) => (r.via && POD_GATEWAYS.has(formatIp(r.via))) || (r.dev && POD_IFACES.test(r.dev)))
+      if (podGw) return { contributions: [], ignored: `describes a pod's network namespace (${podGw.ref.text.trim()}), not the node` }
       const slots = new Map<string, typeof routes>()
       for (const r of routes) {
         const k = `routes/${r.family}/${r.table}`
@@ -174,20 +192,22 @@ export function parseArtifact(kind: SourceKind, artifact: Artifact, sink: Diagno
     case 'ip-addr':
     case 'ip-link': {
       const ifaces = parseIpAddr(text, ctx(artifact, sink, hints))
+      const podIf = ifaces.find((i) => POD_IFACES.test(i.name))
+      if (podIf) return { contributions: [], ignored: `describes a pod's network namespace (interface ${podIf.name}), not the node` }
       return { contributions: [{ slot: 'interfaces', merge: true, apply(facts) { facts.interfaces = mergeInterfaces(facts.interfaces, ifaces) } }] }
     }
     case 'iptables-save':
-      return { contributions: tablesContributions(parseIptablesSave(text, ctx(artifact, sink, hints)), 30) }
+      return { contributions: tablesContributions(parseIptablesSave(text, ctx(artifact, sink, hints)), 30, separateBackends) }
     case 'iptables-rules': {
       const table = tableHint(artifact.name)
-      return { contributions: tablesContributions(parseIptablesRules(text, ctx(artifact, sink, { ...hints, ...(table ? { table } : {}) })), 20) }
+      return { contributions: tablesContributions(parseIptablesRules(text, ctx(artifact, sink, { ...hints, ...(table ? { table } : {}) })), 20, separateBackends) }
     }
     case 'iptables-list': {
       const table = tableHint(artifact.name)
-      return { contributions: tablesContributions(parseIptablesList(text, ctx(artifact, sink, { ...hints, ...(table ? { table } : {}) })), 10) }
+      return { contributions: tablesContributions(parseIptablesList(text, ctx(artifact, sink, { ...hints, ...(table ? { table } : {}) })), 10, separateBackends) }
     }
     case 'nft-ruleset':
-      return { contributions: tablesContributions(parseNftRuleset(text, ctx(artifact, sink, hints)), 25) }
+      return { contributions: tablesContributions(parseNftRuleset(text, ctx(artifact, sink, hints)), 25, separateBackends) }
     case 'conntrack': {
       const c = ctx(artifact, sink, hints)
       const entries = parseConntrack(text, c)

@@ -48,6 +48,7 @@ export function buildState(artifacts: readonly Artifact[], readDiagnostics: read
   let manifest: Record<string, unknown> | undefined
 
   // 1. Identify and parse each artifact into contributions, each filling a slot.
+  const separateBackends = artifacts.some((a) => identify(a).kind === 'manifest')
   const bySlot = new Map<string, { artifact: Artifact; kind: SourceKind; contribution: Contribution; rank: number }[]>()
   for (const artifact of artifacts) {
     const id = identify(artifact)
@@ -62,10 +63,10 @@ export function buildState(artifacts: readonly Artifact[], readDiagnostics: read
       continue
     }
     const sink = new DiagnosticSink(artifact.name)
-    const parsed = parseArtifact(id.kind, artifact, sink)
+    const parsed = parseArtifact(id.kind, artifact, sink, separateBackends)
     diagnostics.push(...sink.items)
     if (id.kind === 'manifest' && parsed.manifest) manifest = parsed.manifest
-    infos.set(artifact.name, { info: { artifact: artifact.name, kind: id.kind, ...(id.rendering ? { rendering: id.rendering } : {}), used: true, bytes: artifact.bytes.length } })
+    infos.set(artifact.name, { info: { artifact: artifact.name, kind: id.kind, ...(id.rendering ? { rendering: id.rendering } : {}), used: !parsed.ignored, ...(parsed.ignored ? { reason: parsed.ignored } : {}), bytes: artifact.bytes.length } })
     for (const c of parsed.contributions) {
       let list = bySlot.get(c.slot)
       if (!list) bySlot.set(c.slot, (list = []))
@@ -84,8 +85,9 @@ export function buildState(artifacts: readonly Artifact[], readDiagnostics: read
   for (const [slot, list] of bySlot) {
     const merging = list[0]!.contribution.merge === true
     let chosen = list
-    if (!merging && list.length > 1) {
-      const distinct = new Set(list.map((x) => x.contribution.fingerprint ?? x.artifact.name))
+    const oneArtifact = new Set(list.map((x) => x.artifact.name)).size === 1
+    if (!merging && list.length > 1 && !oneArtifact) {
+      const distinct = new Set(list.filter((x) => !x.contribution.sameSourceAs).map((x) => x.contribution.fingerprint ?? x.artifact.name))
       const sorted = [...list].sort((a, b) =>
         Number(preferred(b.artifact.name)) - Number(preferred(a.artifact.name)) || b.rank - a.rank ||
         a.artifact.name.length - b.artifact.name.length || a.artifact.name.localeCompare(b.artifact.name))
@@ -98,7 +100,9 @@ export function buildState(artifacts: readonly Artifact[], readDiagnostics: read
         })
         for (const o of others) lostNames.set(o, `${describeSlot(slot)}: ${sorted[0]!.artifact.name} was used instead (choose with --file)`)
       } else {
-        for (const x of sorted.slice(1)) lostNames.set(x.artifact.name, `${describeSlot(slot)}: same content as ${sorted[0]!.artifact.name}`)
+        for (const x of sorted.slice(1)) lostNames.set(x.artifact.name, x.contribution.sameSourceAs
+          ? `${describeSlot(slot)}: iptables-nft's own table, read from ${sorted[0]!.artifact.name} instead`
+          : `${describeSlot(slot)}: same content as ${sorted[0]!.artifact.name}`)
       }
     }
     for (const c of chosen) {
