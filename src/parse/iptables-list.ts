@@ -2,13 +2,13 @@
 // `iptables --wait 1 --numeric --verbose --list --table nat` files with their "Total Number of Rules" footer.
 // The columns (pkts bytes target prot opt in out source destination) and the libxt extension text are read into
 // the same Match and Target values as iptables-save.
-import { parseCidr, type Family } from '../model/ip.js'
+import type { Family } from '../model/ip.js'
 import type { SourceRef } from '../model/evidence.js'
 import type { Counters, Match, Table, TableOrigin } from '../model/netfilter.js'
 import type { ParseContext } from './context.js'
 import { parseListExtension } from './iptables/list-text.js'
 import { KNOWN_TABLES, TableBuilder, tableFromBuiltins } from './iptables/table-builder.js'
-import { normalizeProtocol, parseListCounter } from './iptables/values.js'
+import { normalizeProtocol, parseCidrQuick as parseCidr, parseListCounter } from './iptables/values.js'
 
 interface ListLine { no: number; text: string }
 

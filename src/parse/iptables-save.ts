@@ -183,9 +183,12 @@ function applyCommand(t: TableBuilder, cmd: string, chainName: string | undefine
         position = Number(words[from])
         from++
       }
-      const body = parseRuleWords(words, from, { sink: ctx.sink, line, text: r.text, chains: t.chains, family: t.family })
+      const body = parseRuleWords(words, from, { sink: ctx.sink, line, text: r.text, chains: t.chains, family: t.family, jumps: t.jumps })
       t.noteFamily(body.family)
-      const draft = { matches: body.matches, target: body.target, ref: r, ...(counters ?? body.counters ? { counters: counters ?? body.counters } : {}), ...(body.comment !== undefined ? { comment: body.comment } : {}) }
+      const c = counters ?? body.counters
+      const draft: { matches: RuleBody['matches']; target: RuleBody['target']; ref: SourceRef; counters?: RuleBody['counters']; comment?: string } = { matches: body.matches, target: body.target, ref: r }
+      if (c) draft.counters = c
+      if (body.comment !== undefined) draft.comment = body.comment
       if (cmd === '-I' || cmd === '--insert') t.insert(chain, position, draft)
       else t.append(chain, draft)
       return

@@ -1,12 +1,12 @@
 // The extension text at the end of an `iptables -nvL` rule line, as the libxt print functions write it
 // (`/* AWS, SNAT */ ADDRTYPE match dst-type !LOCAL to:10.0.3.45 random-fully`), read into the same Match and
 // Target values as the iptables-save options, so the engine cannot tell which rendering it was given.
-import { parseCidr, parseIp, type Family } from '../../model/ip.js'
+import type { Family } from '../../model/ip.js'
 import type { DiagnosticSink } from '../../model/evidence.js'
 import type { Match, NatRange, Target } from '../../model/netfilter.js'
 import {
   invertU32, normalizeIcmpType, normalizeProtocol, parseAddrTypes, parseCtStates, parseMarkMask, parseNatRange,
-  parsePortList, parsePortRange, parseU32, tcpFlagsFromBits,
+  parsePortList, parsePortRange, parseU32, tcpFlagsFromBits, parseCidrQuick as parseCidr, parseIpQuick as parseIp,
 } from './values.js'
 import { OPAQUE_TARGETS, PASSIVE_TARGETS } from './rule-words.js'
 

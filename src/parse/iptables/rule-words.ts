@@ -3,13 +3,13 @@
 // Match and Target values. Options are dispatched the way iptables does: the base options (-s -d -i -o -p -f),
 // then the most recently loaded module that knows the option, then the protocol match that `-p tcp` loads
 // implicitly. Restore input may interleave them (`-m tcp -p tcp -d 1.2.3.4 --dport 80`); iptables-save never does.
-import { parseCidr, parseIp, type Family } from '../../model/ip.js'
+import type { Family } from '../../model/ip.js'
 import type { DiagnosticSink } from '../../model/evidence.js'
 import type { Counters, Match, NatRange, PortRange, Target } from '../../model/netfilter.js'
 import { joinIptablesWords } from './tokenize.js'
 import {
   invertU32, isDigits, normalizeIcmpType, normalizeProtocol, parseAddrTypes, parseCtStates, parseMarkMask,
-  parseNatRange, parsePortList, parsePortRange, parseU32, tcpFlagsFromNames,
+  parseCidrQuick as parseCidr, parseIpQuick as parseIp, parseNatRange, parsePortList, parsePortRange, parseU32, tcpFlagsFromNames,
 } from './values.js'
 
 export interface RuleWordsEnv {
@@ -20,6 +20,8 @@ export interface RuleWordsEnv {
   readonly chains: ReadonlyMap<string, unknown>
   /** Family known from the dump header or the caller; otherwise the addresses decide. */
   readonly family: Family | undefined
+  /** Jump targets already made for this table, shared between rules (a kube-proxy dump has 55k jumps to KUBE-MARK-MASQ). */
+  readonly jumps?: Map<string, Target>
 }
 
 export interface RuleBody {
@@ -34,19 +36,22 @@ export interface RuleBody {
 interface MatchInst {
   readonly module: string
   readonly def: MatchDef | undefined
-  /** The module's own words (`-m addrtype ! --dst-type LOCAL`), kept for opaque matches and diagnostics. */
-  readonly words: string[]
-  readonly out: Match[]
+  /** Where the module's own words (`-m addrtype ! --dst-type LOCAL`) are in the rule: the text of opaque matches. */
+  readonly start: number
+  end: number
+  out: Match[] | undefined
   /** An option could not be read: the whole module becomes one opaque match. */
   failed: boolean
   negatedAny: boolean
-  s: Record<string, string | number | boolean | undefined>
+  s: Record<string, string | number | boolean | undefined> | undefined
 }
 
 type OptHandler = (p: RuleWordsParser, m: MatchInst, neg: boolean) => void
 
 interface MatchDef {
   readonly options: Readonly<Record<string, OptHandler>>
+  /** The same table as a Map: keyed lookups on option words are the parser's hottest path. */
+  map?: Map<string, OptHandler>
   finish?(p: RuleWordsParser, m: MatchInst): void
 }
 
@@ -55,19 +60,50 @@ type TargetHandler = (p: RuleWordsParser, t: TargetInst, neg: boolean) => void
 interface TargetDef {
   /** `undefined`: a passive target whose options are kept as text, whatever they are. */
   readonly options?: Readonly<Record<string, TargetHandler>>
+  map?: Map<string, TargetHandler>
   build(t: TargetInst): Target
 }
 
 interface TargetInst {
   readonly name: string
   readonly def: TargetDef | undefined
-  readonly words: string[]
+  readonly start: number
+  end: number
   failed: boolean
-  s: Record<string, string | number | boolean | undefined>
-  ranges: NatRange[]
+  s: Record<string, string | number | boolean | undefined> | undefined
+  ranges: NatRange[] | undefined
+}
+
+/** Scratch state of a module or target, made on first use: most rules never need one. */
+function sc(x: { s: Record<string, string | number | boolean | undefined> | undefined }): Record<string, string | number | boolean | undefined> {
+  return (x.s ??= {})
+}
+
+function str(v: string | number | boolean | undefined): string | undefined {
+  return typeof v === 'string' ? v : undefined
+}
+
+function emit(m: MatchInst, x: Match): void {
+  (m.out ??= []).push(x)
 }
 
 const ALL_ONES = 0xffffffff
+
+// Targets and matches without parameters are immutable: one object serves every rule (160k rules, fewer objects).
+const ACCEPT: Target = Object.freeze({ kind: 'accept' })
+const DROP: Target = Object.freeze({ kind: 'drop' })
+const RETURN: Target = Object.freeze({ kind: 'return' })
+const NONE: Target = Object.freeze({ kind: 'none' })
+const PROTOCOL_MATCHES = new Map<string, Match>()
+function protocolMatch(protocol: string, negated: boolean): Match {
+  const key = negated ? `!${protocol}` : protocol
+  let m = PROTOCOL_MATCHES.get(key)
+  if (!m) {
+    m = Object.freeze({ kind: 'protocol', negated, protocol })
+    if (PROTOCOL_MATCHES.size < 512) PROTOCOL_MATCHES.set(key, m)
+  }
+  return m
+}
 
 function portOpt(which: 'src' | 'dst' | 'either', list: boolean): OptHandler {
   return (p, m, neg) => {
@@ -76,7 +112,7 @@ function portOpt(which: 'src' | 'dst' | 'either', list: boolean): OptHandler {
     neg = neg || p.lateNeg
     const ranges: PortRange[] | undefined = list ? parsePortList(v) : ((r) => (r ? [r] : undefined))(parsePortRange(v))
     if (!ranges) return p.bad(m, `bad port ${v}`)
-    m.out.push({ kind: 'port', which, negated: neg, ranges })
+    emit(m, { kind: 'port', which, negated: neg, ranges })
   }
 }
 
@@ -94,13 +130,13 @@ const TCP_OPTIONS: Record<string, OptHandler> = {
     const mask = tcpFlagsFromNames(maskText)
     const comp = tcpFlagsFromNames(compText)
     if (!mask || !comp) return p.bad(m, `bad TCP flags ${maskText} ${compText}`)
-    m.out.push({ kind: 'tcp-flags', negated: neg || p.lateNeg, mask, comp })
+    emit(m, { kind: 'tcp-flags', negated: neg || p.lateNeg, mask, comp })
   },
   // libxt_tcp: --syn is --tcp-flags SYN,RST,ACK,FIN SYN.
-  '--syn': (_p, m, neg) => { m.out.push({ kind: 'tcp-flags', negated: neg, mask: ['FIN', 'SYN', 'RST', 'ACK'], comp: ['SYN'] }) },
+  '--syn': (_p, m, neg) => { emit(m, { kind: 'tcp-flags', negated: neg, mask: ['FIN', 'SYN', 'RST', 'ACK'], comp: ['SYN'] }) },
   '--tcp-option': (p, m, neg) => {
     const v = p.value(m)
-    if (v !== undefined) m.out.push({ kind: 'opaque', negated: neg || p.lateNeg, module: 'tcp', text: `--tcp-option ${v}` })
+    if (v !== undefined) emit(m, { kind: 'opaque', negated: neg || p.lateNeg, module: 'tcp', text: `--tcp-option ${v}` })
   },
 }
 
@@ -110,7 +146,7 @@ function markOpt(kind: 'mark' | 'connmark'): OptHandler {
     if (v === undefined) return
     const mm = parseMarkMask(v)
     if (!mm) return p.bad(m, `bad mark ${v}`)
-    m.out.push({ kind, negated: neg || p.lateNeg, value: mm.value, mask: mm.mask })
+    emit(m, { kind, negated: neg || p.lateNeg, value: mm.value, mask: mm.mask })
   }
 }
 
@@ -121,7 +157,7 @@ function ctaddrOpt(which: 'origsrc' | 'origdst' | 'replsrc' | 'repldst'): OptHan
     const cidr = parseCidr(v)
     if (!cidr) return p.bad(m, `bad address ${v}`)
     p.noteFamily(cidr.family)
-    m.out.push({ kind: 'ctaddr', which, negated: neg || p.lateNeg, cidr })
+    emit(m, { kind: 'ctaddr', which, negated: neg || p.lateNeg, cidr })
   }
 }
 
@@ -131,7 +167,7 @@ function ctportOpt(which: 'origsrc' | 'origdst' | 'replsrc' | 'repldst'): OptHan
     if (v === undefined) return
     const r = parsePortRange(v)
     if (!r) return p.bad(m, `bad port ${v}`)
-    m.out.push({ kind: 'ctport', which, negated: neg || p.lateNeg, ranges: [r] })
+    emit(m, { kind: 'ctport', which, negated: neg || p.lateNeg, ranges: [r] })
   }
 }
 
@@ -139,7 +175,7 @@ function ctTextOpt(name: string, normalize?: (v: string) => string): OptHandler 
   return (p, m, neg) => {
     const v = p.value(m)
     if (v === undefined) return
-    m.out.push({ kind: 'ctstatus', negated: neg || p.lateNeg, text: `${name} ${normalize ? normalize(v) : v}` })
+    emit(m, { kind: 'ctstatus', negated: neg || p.lateNeg, text: `${name} ${normalize ? normalize(v) : v}` })
   }
 }
 
@@ -148,22 +184,22 @@ const ctstateOpt: OptHandler = (p, m, neg) => {
   if (v === undefined) return
   const states = parseCtStates(v)
   if (!states) return p.bad(m, `bad conntrack state ${v}`)
-  m.out.push({ kind: 'ctstate', negated: neg || p.lateNeg, states })
+  emit(m, { kind: 'ctstate', negated: neg || p.lateNeg, states })
 }
 
 function setScratch(key: string, arity: 0 | 1, negKey?: string): OptHandler {
   return (p, m, neg) => {
-    if (arity === 0) { m.s[key] = true } else {
+    if (arity === 0) { sc(m)[key] = true } else {
       const v = p.value(m)
       if (v === undefined) return
-      m.s[key] = v
+      sc(m)[key] = v
     }
-    if (negKey && (neg || p.lateNeg)) m.s[negKey] = true
+    if (negKey && (neg || p.lateNeg)) sc(m)[negKey] = true
   }
 }
 
 function recentMode(mode: 'set' | 'rcheck' | 'update' | 'remove'): OptHandler {
-  return (_p, m, neg) => { m.s.mode = mode; if (neg) m.s.neg = true }
+  return (_p, m, neg) => { sc(m).mode = mode; if (neg) sc(m).neg = true }
 }
 
 function icmpOpt(v6: boolean): OptHandler {
@@ -172,7 +208,7 @@ function icmpOpt(v6: boolean): OptHandler {
     if (v === undefined) return
     const type = normalizeIcmpType(v, v6)
     if (type === undefined) return p.bad(m, `bad ICMP type ${v}`)
-    m.out.push({ kind: 'icmp-type', negated: neg || p.lateNeg, type })
+    emit(m, { kind: 'icmp-type', negated: neg || p.lateNeg, type })
   }
 }
 
@@ -185,7 +221,7 @@ function rangeOpt(kind: 'src-range' | 'dst-range'): OptHandler {
     const to = dash > 0 ? parseIp(v.slice(dash + 1)) : undefined
     if (!from || !to || from.family !== to.family) return p.bad(m, `bad address range ${v}`)
     p.noteFamily(from.family)
-    m.out.push({ kind, negated: neg || p.lateNeg, from, to })
+    emit(m, { kind, negated: neg || p.lateNeg, from, to })
   }
 }
 
@@ -201,7 +237,7 @@ const MATCHES: Record<string, MatchDef> = {
       '--chunk-types': (p, m, neg) => {
         const a = p.value(m)
         const b = p.value(m)
-        if (a !== undefined && b !== undefined) m.out.push({ kind: 'opaque', negated: neg || p.lateNeg, module: 'sctp', text: `--chunk-types ${a} ${b}` })
+        if (a !== undefined && b !== undefined) emit(m, { kind: 'opaque', negated: neg || p.lateNeg, module: 'sctp', text: `--chunk-types ${a} ${b}` })
       },
     },
   },
@@ -222,12 +258,12 @@ const MATCHES: Record<string, MatchDef> = {
         let joined = false
         while (p.i < p.words.length && !p.words[p.i]!.startsWith('-') && p.words[p.i] !== '!') {
           v += ` ${p.words[p.i]}`
-          m.words.push(p.words[p.i]!)
           p.i++
+          m.end = p.i
           joined = true
         }
         if (joined) p.env.sink.info('iptables.unquoted-comment', `comment of several words is not quoted; read as "${v}"`, p.env.line, p.env.text)
-        m.out.push({ kind: 'comment', text: v })
+        emit(m, { kind: 'comment', text: v })
       },
     },
   },
@@ -240,13 +276,13 @@ const MATCHES: Record<string, MatchDef> = {
     },
     finish(p, m) {
       for (const which of ['src', 'dst'] as const) {
-        const v = m.s[which]
+        const v = sc(m)[which]
         if (typeof v !== 'string') continue
         const types = parseAddrTypes(v)
         if (!types) { p.bad(m, `bad address type ${v}`); return }
-        m.out.push({
-          kind: 'addrtype', which, negated: m.s[`${which}Neg`] === true, types,
-          ...(m.s.in ? { limitIfaceIn: true } : {}), ...(m.s.outIf ? { limitIfaceOut: true } : {}),
+        emit(m, {
+          kind: 'addrtype', which, negated: sc(m)[`${which}Neg`] === true, types,
+          ...(sc(m).in ? { limitIfaceIn: true } : {}), ...(sc(m).outIf ? { limitIfaceOut: true } : {}),
         })
       }
     },
@@ -275,17 +311,17 @@ const MATCHES: Record<string, MatchDef> = {
       '--packet': setScratch('packet', 1),
     },
     finish(p, m) {
-      if (m.s.mode === 'random') {
-        const prob = Number(m.s.probability)
-        if (!(prob >= 0 && prob <= 1)) { p.bad(m, `bad probability ${String(m.s.probability)}`); return }
-        m.out.push({ kind: 'statistic-random', negated: m.s.neg === true, probability: prob })
-      } else if (m.s.mode === 'nth') {
-        const every = Number(m.s.every)
-        const packet = m.s.packet === undefined ? 0 : Number(m.s.packet)
+      if (sc(m).mode === 'random') {
+        const prob = Number(sc(m).probability)
+        if (!(prob >= 0 && prob <= 1)) { p.bad(m, `bad probability ${String(sc(m).probability)}`); return }
+        emit(m, { kind: 'statistic-random', negated: sc(m).neg === true, probability: prob })
+      } else if (sc(m).mode === 'nth') {
+        const every = Number(sc(m).every)
+        const packet = sc(m).packet === undefined ? 0 : Number(sc(m).packet)
         if (!Number.isInteger(every) || every < 1 || !Number.isInteger(packet)) { p.bad(m, 'bad nth statistic'); return }
-        m.out.push({ kind: 'statistic-nth', negated: m.s.neg === true, every, packet })
+        emit(m, { kind: 'statistic-nth', negated: sc(m).neg === true, every, packet })
       } else {
-        p.bad(m, `statistic mode ${String(m.s.mode)} is not known`)
+        p.bad(m, `statistic mode ${String(sc(m).mode)} is not known`)
       }
     },
   },
@@ -294,13 +330,13 @@ const MATCHES: Record<string, MatchDef> = {
       '--set': recentMode('set'), '--rcheck': recentMode('rcheck'), '--update': recentMode('update'), '--remove': recentMode('remove'),
       '--name': setScratch('name', 1), '--seconds': setScratch('seconds', 1), '--reap': setScratch('reap', 0),
       '--hitcount': setScratch('hitcount', 1), '--rttl': setScratch('rttl', 0), '--mask': setScratch('mask', 1),
-      '--rsource': (_p, m) => { m.s.side = 'rsource' }, '--rdest': (_p, m) => { m.s.side = 'rdest' },
+      '--rsource': (_p, m) => { sc(m).side = 'rsource' }, '--rdest': (_p, m) => { sc(m).side = 'rdest' },
     },
     finish(p, m) {
-      const mode = m.s.mode
+      const mode = sc(m).mode
       if (mode !== 'set' && mode !== 'rcheck' && mode !== 'update' && mode !== 'remove') { p.bad(m, 'recent without --set/--rcheck/--update/--remove'); return }
-      const name = typeof m.s.name === 'string' ? m.s.name : 'DEFAULT'
-      m.out.push({ kind: 'recent', negated: m.s.neg === true, name, mode, text: recentText(m.s) })
+      const name = str(sc(m).name) ?? 'DEFAULT'
+      emit(m, { kind: 'recent', negated: sc(m).neg === true, name, mode, text: recentText(sc(m)) })
     },
   },
   set: {
@@ -309,7 +345,7 @@ const MATCHES: Record<string, MatchDef> = {
         const name = p.value(m)
         const flags = p.value(m)
         if (name === undefined || flags === undefined) return
-        m.out.push({ kind: 'ipset', negated: neg || p.lateNeg, set: name, flags })
+        emit(m, { kind: 'ipset', negated: neg || p.lateNeg, set: name, flags })
       },
       // Counter conditions and --return-nomatch refine a membership test natlens cannot evaluate anyway.
       '--return-nomatch': () => {}, '--update-counters': () => {}, '--update-subcounters': () => {},
@@ -321,8 +357,10 @@ const MATCHES: Record<string, MatchDef> = {
   icmp: { options: { '--icmp-type': icmpOpt(false) } },
   icmp6: { options: { '--icmpv6-type': icmpOpt(true) } },
   // nfacct only counts packets into a named accounting object; it never excludes one, so it adds no condition.
-  nfacct: { options: { '--nfacct-name': (p, m) => { p.value(m); m.s.counted = true } } },
+  nfacct: { options: { '--nfacct-name': (p, m) => { p.value(m); sc(m).counted = true } } },
 }
+
+for (const def of Object.values(MATCHES)) def.map = new Map(Object.entries(def.options))
 
 /**
  * Modules natlens knows but does not evaluate: their outcome depends on state a dump does not hold (sockets,
@@ -382,7 +420,7 @@ const OPAQUE_MATCHES: Record<string, readonly string[]> = {
 
 const OPAQUE_PREFIX: Record<string, string> = { hashlimit: '--hashlimit', rateest: '--rateest', srh: '--srh' }
 
-function recentText(s: MatchInst['s']): string {
+function recentText(s: Record<string, string | number | boolean | undefined>): string {
   const parts: string[] = [`--${String(s.mode)}`]
   if (s.seconds !== undefined) parts.push(`--seconds ${String(s.seconds)}`)
   if (s.reap) parts.push('--reap')
@@ -403,18 +441,19 @@ function natToOpt(): TargetHandler {
     const r = parseNatRange(v)
     if (!r) return p.badTarget(t, `bad NAT range ${v}`)
     if (r.minAddr) p.noteFamily(r.minAddr.family)
+    if (!t.ranges) t.ranges = []
     t.ranges.push(r)
   }
 }
 
 function flag(key: string): TargetHandler {
-  return (_p, t) => { t.s[key] = true }
+  return (_p, t) => { sc(t)[key] = true }
 }
 
 function valueOpt(key: string): TargetHandler {
   return (p, t) => {
     const v = p.targetValue(t)
-    if (v !== undefined) t.s[key] = v
+    if (v !== undefined) sc(t)[key] = v
   }
 }
 
@@ -431,9 +470,9 @@ function markSetOpt(op: 'xset' | 'set' | 'or' | 'and' | 'xor'): TargetHandler {
     else if (op === 'or') mask = value
     else if (op === 'and') { mask = invertU32(value); value = 0 }
     else if (op === 'xor') mask = 0
-    t.s.value = value
-    t.s.mask = mask
-    t.s.mode = 'set'
+    sc(t).value = value
+    sc(t).mask = mask
+    sc(t).mode = 'set'
   }
 }
 
@@ -443,7 +482,7 @@ function maskOpt(key: string): TargetHandler {
     if (v === undefined) return
     const m = parseU32(v)
     if (m === undefined) return p.badTarget(t, `bad mask ${v}`)
-    t.s[key] = m
+    sc(t)[key] = m
   }
 }
 
@@ -453,38 +492,40 @@ const MARK_TARGET_OPTIONS: Record<string, TargetHandler> = {
 }
 
 const TARGETS: Record<string, TargetDef> = {
-  ACCEPT: { options: {}, build: () => ({ kind: 'accept' }) },
-  DROP: { options: {}, build: () => ({ kind: 'drop' }) },
-  RETURN: { options: {}, build: () => ({ kind: 'return' }) },
+  ACCEPT: { options: {}, build: () => ACCEPT },
+  DROP: { options: {}, build: () => DROP },
+  RETURN: { options: {}, build: () => RETURN },
   REJECT: {
     options: { '--reject-with': valueOpt('with') },
-    build: (t) => (typeof t.s.with === 'string' ? { kind: 'reject', with: t.s.with } : { kind: 'reject' }),
+    build: (t) => { const w = str(sc(t).with); return w !== undefined ? { kind: 'reject', with: w } : { kind: 'reject' } },
   },
   SNAT: {
     options: { '--to-source': natToOpt(), '--to': natToOpt(), '--random': flag('random'), '--random-fully': flag('randomFully'), '--persistent': flag('persistent') },
-    build: (t) => ({ kind: 'snat', to: t.ranges, random: t.s.random === true, randomFully: t.s.randomFully === true, persistent: t.s.persistent === true }),
+    build: (t) => ({ kind: 'snat', to: t.ranges ?? [], random: sc(t).random === true, randomFully: sc(t).randomFully === true, persistent: sc(t).persistent === true }),
   },
   DNAT: {
     options: { '--to-destination': natToOpt(), '--to': natToOpt(), '--random': flag('random'), '--persistent': flag('persistent') },
-    build: (t) => ({ kind: 'dnat', to: t.ranges, random: t.s.random === true, persistent: t.s.persistent === true }),
+    build: (t) => ({ kind: 'dnat', to: t.ranges ?? [], random: sc(t).random === true, persistent: sc(t).persistent === true }),
   },
   MASQUERADE: {
     options: { '--to-ports': valueOpt('ports'), '--random': flag('random'), '--random-fully': flag('randomFully') },
     build: (t) => {
-      const ports = typeof t.s.ports === 'string' ? parsePortRange(t.s.ports, '-') : undefined
-      return { kind: 'masquerade', ...(ports ? { ports } : {}), random: t.s.random === true, randomFully: t.s.randomFully === true }
+      const p = str(sc(t).ports)
+      const ports = p !== undefined ? parsePortRange(p, '-') : undefined
+      return { kind: 'masquerade', ...(ports ? { ports } : {}), random: sc(t).random === true, randomFully: sc(t).randomFully === true }
     },
   },
   REDIRECT: {
     options: { '--to-ports': valueOpt('ports'), '--random': flag('random') },
     build: (t) => {
-      const ports = typeof t.s.ports === 'string' ? parsePortRange(t.s.ports, '-') : undefined
-      return { kind: 'redirect', ...(ports ? { ports } : {}), random: t.s.random === true }
+      const p = str(sc(t).ports)
+      const ports = p !== undefined ? parsePortRange(p, '-') : undefined
+      return { kind: 'redirect', ...(ports ? { ports } : {}), random: sc(t).random === true }
     },
   },
   MARK: {
     options: MARK_TARGET_OPTIONS,
-    build: (t) => ({ kind: 'mark', value: Number(t.s.value ?? 0), mask: Number(t.s.mask ?? 0) }),
+    build: (t) => ({ kind: 'mark', value: Number(sc(t).value ?? 0), mask: Number(sc(t).mask ?? 0) }),
   },
   CONNMARK: {
     options: {
@@ -492,17 +533,19 @@ const TARGETS: Record<string, TargetDef> = {
       '--save-mark': flag('save'), '--restore-mark': flag('restore'),
       '--nfmask': maskOpt('nfmask'), '--ctmask': maskOpt('ctmask'),
       // libxt_CONNMARK: --mask sets both masks (`--restore-mark --mask 0x80` is `--nfmask 0x80 --ctmask 0x80`).
-      '--mask': (p, t, neg) => { maskOpt('nfmask')(p, t, neg); if (t.s.nfmask !== undefined) t.s.ctmask = t.s.nfmask },
+      '--mask': (p, t, neg) => { maskOpt('nfmask')(p, t, neg); if (sc(t).nfmask !== undefined) sc(t).ctmask = sc(t).nfmask },
     },
     build: (t) => {
-      const nfmask = Number(t.s.nfmask ?? ALL_ONES)
-      const ctmask = Number(t.s.ctmask ?? ALL_ONES)
-      if (t.s.save) return { kind: 'connmark-save', nfmask, ctmask }
-      if (t.s.restore) return { kind: 'connmark-restore', nfmask, ctmask }
-      return { kind: 'connmark-set', value: Number(t.s.value ?? 0), mask: Number(t.s.mask ?? 0) }
+      const nfmask = Number(sc(t).nfmask ?? ALL_ONES)
+      const ctmask = Number(sc(t).ctmask ?? ALL_ONES)
+      if (sc(t).save) return { kind: 'connmark-save', nfmask, ctmask }
+      if (sc(t).restore) return { kind: 'connmark-restore', nfmask, ctmask }
+      return { kind: 'connmark-set', value: Number(sc(t).value ?? 0), mask: Number(sc(t).mask ?? 0) }
     },
   },
 }
+
+for (const def of Object.values(TARGETS)) def.map = new Map(Object.entries(def.options ?? {}))
 
 /** Targets that neither decide the verdict nor change addresses or marks the engine follows. */
 export const PASSIVE_TARGETS = new Set([
@@ -538,13 +581,12 @@ export class RuleWordsParser {
     let w = this.words[this.i]
     if (w === '!') {
       this.lateNeg = true
-      m.words.push(w)
       this.i++
       w = this.words[this.i]
     }
     if (w === undefined) { this.bad(m, 'option value missing'); return undefined }
     this.i++
-    m.words.push(w)
+    m.end = this.i
     return w
   }
 
@@ -552,7 +594,7 @@ export class RuleWordsParser {
     const w = this.words[this.i]
     if (w === undefined) { this.badTarget(t, 'option value missing'); return undefined }
     this.i++
-    t.words.push(w)
+    t.end = this.i
     return w
   }
 
@@ -576,6 +618,23 @@ export class RuleWordsParser {
     while (this.i < w.length) {
       const word = w[this.i++]!
       if (word === '!') { neg = true; continue }
+      // Short options are read by their second character: comparing sliced strings one case at a time costs more.
+      if (word.length === 2 && word.charCodeAt(0) === 45) {
+        const c = word.charCodeAt(1)
+        if (c === 109 /* m */) this.loadMatch(w[this.i++])
+        else if (c === 106 /* j */) this.loadTarget(w[this.i++], false)
+        else if (c === 115 /* s */) this.address('src', neg)
+        else if (c === 100 /* d */) this.address('dst', neg)
+        else if (c === 112 /* p */) this.proto(neg)
+        else if (c === 105 /* i */) this.iface('in-iface', neg)
+        else if (c === 111 /* o */) this.iface('out-iface', neg)
+        else if (c === 103 /* g */) this.loadTarget(w[this.i++], true)
+        else if (c === 102 /* f */) this.matches.push({ kind: 'fragment', negated: neg })
+        else if (c === 99 /* c */) this.setCounters()
+        else this.option(word, neg)
+        neg = false
+        continue
+      }
       switch (word) {
         case '-s': case '--source': case '--src':
         case '-d': case '--destination': case '--dst':
@@ -643,7 +702,7 @@ export class RuleWordsParser {
     if (protocol === 'ipv6-icmp') this.noteFamily(6)
     if (!neg) this.protocol = protocol
     if (protocol === 'all' && !neg) return
-    this.matches.push({ kind: 'protocol', negated: neg, protocol })
+    this.matches.push(protocolMatch(protocol, neg))
   }
 
   private setCounters(): void {
@@ -656,7 +715,7 @@ export class RuleWordsParser {
   private loadMatch(name: string | undefined): MatchInst | undefined {
     if (name === undefined) { this.env.sink.warn('iptables.bad-value', '-m without a module name', this.env.line, this.env.text); return undefined }
     const def = MATCHES[name]
-    const inst: MatchInst = { module: name, def, words: ['-m', name], out: [], failed: false, negatedAny: false, s: {} }
+    const inst: MatchInst = { module: name, def, start: this.i - 2, end: this.i, out: undefined, failed: false, negatedAny: false, s: undefined }
     if (!def && !(name in OPAQUE_MATCHES)) {
       this.env.sink.warn('iptables.unknown-match', `match module "${name}" is not known to natlens; the rule is kept but cannot be evaluated`, this.env.line, this.env.text)
       inst.failed = true
@@ -675,7 +734,7 @@ export class RuleWordsParser {
       // A chain, unless options follow that no loaded match takes: then an extension target natlens does not know.
       const next = this.words[this.i]
       if (!this.env.chains.has(name) && next !== undefined && next.startsWith('--') && !this.matchFor(next)) {
-        this.target = { name, def: undefined, words: ['-j', name], failed: true, s: {}, ranges: [] }
+        this.target = { name, def: undefined, start: this.i - 2, end: this.i, failed: true, s: undefined, ranges: undefined }
         this.env.sink.warn('iptables.unknown-target', `target "${name}" with options is neither a declared chain nor a target natlens knows`, this.env.line, this.env.text)
         return
       }
@@ -683,7 +742,7 @@ export class RuleWordsParser {
       return
     }
     const def = TARGETS[name]
-    this.target = { name, def, words: ['-j', name], failed: false, s: {}, ranges: [] }
+    this.target = { name, def, start: this.i - 2, end: this.i, failed: false, s: undefined, ranges: undefined }
     if (OPAQUE_TARGETS.has(name)) {
       this.target.failed = true
       this.env.sink.warn('iptables.unknown-target', `target ${name} is not modelled by natlens; the rule is kept but cannot be evaluated`, this.env.line, this.env.text)
@@ -693,7 +752,7 @@ export class RuleWordsParser {
   private matchFor(opt: string): MatchInst | undefined {
     for (let k = this.loaded.length - 1; k >= 0; k--) {
       const m = this.loaded[k]!
-      if (m.def && opt in m.def.options) return m
+      if (m.def && m.def.map!.has(opt)) return m
       const known = OPAQUE_MATCHES[m.module]
       if (known && (known.includes(opt) || (OPAQUE_PREFIX[m.module] !== undefined && opt.startsWith(OPAQUE_PREFIX[m.module]!)))) return m
     }
@@ -704,8 +763,9 @@ export class RuleWordsParser {
     this.lateNeg = false
     const t = this.target
     // A target with its own option table is asked first (iptables does the same once -j is seen).
-    if (t && t.def?.options && opt in t.def.options) {
-      t.def.options[opt]!(this, t, neg)
+    const th = t?.def?.map?.get(opt)
+    if (t && th) {
+      th(this, t, neg)
       return
     }
     let m = this.matchFor(opt)
@@ -713,38 +773,37 @@ export class RuleWordsParser {
       // `-p tcp --dport 80` without `-m tcp`: iptables loads the protocol's match by itself.
       const mod = PROTOCOL_MODULE[this.protocol]
       const def = mod ? MATCHES[mod] : undefined
-      if (mod && def && opt in def.options && !this.loaded.some((x) => x.module === mod)) m = this.loadMatch(mod)
+      if (mod && def && def.map!.has(opt) && !this.loaded.some((x) => x.module === mod)) m = this.loadMatch(mod)
     }
     if (m) {
-      if (neg) { m.words.push('!'); m.negatedAny = true }
-      m.words.push(opt)
-      if (m.def && opt in m.def.options) {
-        m.def.options[opt]!(this, m, neg)
+      if (neg) m.negatedAny = true
+      const mh = m.def?.map!.get(opt)
+      if (mh) {
+        mh(this, m, neg)
         if (this.lateNeg) m.negatedAny = true
       } else {
-        this.genericArgs(m.words)
+        this.genericArgs()
       }
+      m.end = this.i
       return
     }
     if (t && (!t.def?.options || t.failed)) {
       // Passive, unknown and opaque targets keep their options as text.
-      if (neg) t.words.push('!')
-      t.words.push(opt)
-      this.genericArgs(t.words)
+      this.genericArgs()
+      t.end = this.i
       return
     }
     if (t && t.def?.options) {
-      t.words.push(opt)
-      this.genericArgs(t.words)
+      this.genericArgs()
+      t.end = this.i
       this.badTarget(t, `unknown option ${opt}`)
       return
     }
     // An option of an unknown module was already reported with the module; otherwise report the option.
     const last = this.loaded[this.loaded.length - 1]
     if (last) {
-      if (neg) last.words.push('!')
-      last.words.push(opt)
-      this.genericArgs(last.words)
+      this.genericArgs()
+      last.end = this.i
       if (!last.failed) {
         this.env.sink.warn('iptables.unknown-match', `option ${opt} is not known for -m ${last.module}; the rule is kept but cannot be evaluated`, this.env.line, this.env.text)
         last.failed = true
@@ -756,13 +815,16 @@ export class RuleWordsParser {
   }
 
   /** Arguments of an option natlens does not know: the following words up to the next option. */
-  private genericArgs(into: string[]): void {
+  private genericArgs(): void {
     while (this.i < this.words.length) {
       const w = this.words[this.i]!
       if (w === '!' || (w.startsWith('-') && w.length > 1 && !isDigits(w.slice(1)))) break
-      into.push(w)
       this.i++
     }
+  }
+
+  private textOf(x: { start: number; end: number }): string {
+    return joinIptablesWords(this.words.slice(Math.max(0, x.start), x.end))
   }
 
   private finish(): RuleBody {
@@ -771,19 +833,28 @@ export class RuleWordsParser {
     for (const m of this.loaded) {
       if (!m.failed && m.def?.finish) m.def.finish(this, m)
       if (m.failed || !m.def) {
-        matches.push({ kind: 'opaque', negated: m.negatedAny || m.words.includes('!'), module: m.module, text: joinIptablesWords(m.words) })
+        const text = this.textOf(m)
+        matches.push({ kind: 'opaque', negated: m.negatedAny || /(^| )! /.test(text), module: m.module, text })
         continue
       }
-      for (const x of m.out) {
+      if (m.out) for (const x of m.out) {
         if (x.kind === 'comment' && comment === undefined) comment = x.text
         matches.push(x)
       }
     }
     let target: Target
-    if (this.jump) target = { kind: 'jump', chain: this.jump.chain, goto: this.jump.goto }
-    else if (!this.target) target = { kind: 'none' }
+    if (this.jump) {
+      const key = this.jump.goto ? ` ${this.jump.chain}` : this.jump.chain
+      const known = this.env.jumps?.get(key)
+      if (known) target = known
+      else {
+        target = Object.freeze({ kind: 'jump', chain: this.jump.chain, goto: this.jump.goto })
+        this.env.jumps?.set(key, target)
+      }
+    }
+    else if (!this.target) target = NONE
     else if (this.target.failed || !this.target.def) {
-      target = PASSIVE_TARGETS.has(this.target.name) ? { kind: 'passive', name: this.target.name } : { kind: 'opaque', name: this.target.name, text: joinIptablesWords(this.target.words) }
+      target = PASSIVE_TARGETS.has(this.target.name) ? { kind: 'passive', name: this.target.name } : { kind: 'opaque', name: this.target.name, text: this.textOf(this.target) }
     } else target = this.target.def.build(this.target)
     if (target.kind === 'opaque' && PASSIVE_TARGETS.has(target.name)) target = { kind: 'passive', name: target.name }
     if ((target.kind === 'snat' || target.kind === 'dnat') && target.to.length === 0) {

@@ -52,6 +52,8 @@ export function builtinHook(table: string, chain: string): Hook | undefined {
 
 export class TableBuilder {
   readonly chains = new Map<string, ChainDraft>()
+  /** Shared jump targets of this table (see RuleWordsEnv.jumps). */
+  readonly jumps = new Map<string, import('../../model/netfilter.js').Target>()
   /** Family seen in addresses of this table (4 or 6), decided at the end when the dump does not say. */
   sawFamily: Family | undefined
 
