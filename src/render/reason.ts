@@ -31,7 +31,7 @@ export function reasonFor(trace: Trace, state: NodeState): string {
   const src = formatIp(trace.flow.src)
   const dst = formatIp(trace.flow.dst)
   const dnat = trace.finalFlow.dst.value !== trace.flow.dst.value ? ` after DNAT to ${formatIp(trace.finalFlow.dst)}${trace.finalFlow.dport !== null ? `:${trace.finalFlow.dport}` : ''}` : ''
-  const out = trace.egressInterface ? ` and leaves through ${trace.egressInterface}` : ''
+  const out = trace.egressInterface ? `; it leaves through ${trace.egressInterface}` : ''
   switch (trace.verdict) {
     case 'dropped': {
       const last = [...trace.steps].reverse().find((s) => s.kind === 'rule' || s.kind === 'policy' || s.kind === 'policy-route' || s.kind === 'route')
