@@ -146,7 +146,7 @@ const SETTING_NAMES: ReadonlySet<string> = new Set([
 const CREDENTIAL = /SECRET|TOKEN|PASSW|CREDENTIAL|ACCESS_KEY|PRIVATE|SESSION|AUTH|CERT|_KEY$/i
 
 export function isCniSettingName(name: string): boolean {
-  if (!/^[A-Z][A-Z0-9_]*$/.test(name) || CREDENTIAL.test(name)) return false
+  if (!/^[A-Z][A-Za-z0-9_]*$/.test(name) || CREDENTIAL.test(name)) return false
   return SETTING_NAMES.has(name) || SETTING_PREFIXES.some((p) => name.startsWith(p))
 }
 
@@ -357,7 +357,7 @@ export function sniffCniJson(text: string): Extract<SourceKind, 'ipamd-enis' | '
   }
   const ls = head.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).slice(0, 40)
   if (ls.length === 0) return undefined
-  const env = ls.filter((l) => /^(?:export\s+)?"?(?:AWS_VPC_|ENABLE_|DISABLE_|WARM_|MINIMUM_IP_TARGET|POD_SECURITY_GROUP_ENFORCING_MODE)[A-Z0-9_]*=/.test(l)).length
+  const env = ls.filter((l) => /^(?:export\s+)?"?(?:AWS_VPC_|ENABLE_|DISABLE_|WARM_|MINIMUM_IP_TARGET|POD_SECURITY_GROUP_ENFORCING_MODE)[A-Za-z0-9_]*=/.test(l)).length
   if (env > 0 && env >= Math.ceil(ls.length * 0.3)) return 'aws-node-env'
   const imds = ls.filter((l) => /^(?:\/?latest\/)?(?:\/?meta-data\/)?(?:mac|local-ipv4|local-hostname|instance-id|instance-type|network\/interfaces\/macs\/\S+)(?::\s|:$|\s*=)/.test(l)).length
   if (imds > 0 && imds >= Math.ceil(ls.length * 0.3)) return 'imds'
