@@ -164,7 +164,7 @@ describe('container-ids.txt (ipv6-egress-v4) is a note for the scenario, not a n
 
 describe('robustness', () => {
   it('no parser or sniffer throws on arbitrary text or JSON', () => {
-    const parsers = [parseIpamdEnis, parseEnvSettings, parseConflist, parseIpamCheckpoint, parseAwsNodeEnv, parseImds, parseEniConfigs]
+    const parsers: ((t: string, c: ParseContext) => unknown)[] = [parseIpamdEnis, parseEnvSettings, parseConflist, parseIpamCheckpoint, parseAwsNodeEnv, parseImds, parseEniConfigs]
     fc.assert(fc.property(fc.string(), (s) => { for (const p of parsers) run(p, s); sniffCniJson(s); return true }))
     fc.assert(fc.property(fc.json(), (j) => { for (const p of parsers) run(p, j); sniffCniJson(j); return true }))
     fc.assert(fc.property(fc.anything(), (x) => {
