@@ -171,7 +171,8 @@ function applyCommand(t: TableBuilder, cmd: string, chainName: string | undefine
   }
   switch (cmd) {
     case '-A': case '--append': case '-I': case '--insert': {
-      let chain = t.chains.get(chainName!)
+      // Rules come grouped by chain: the previous rule's chain is usually this one, without a map lookup.
+      let chain = t.lastChain !== undefined && t.lastChain.name === chainName ? t.lastChain : t.chains.get(chainName!)
       if (!chain) {
         // iptables-restore refuses this ("chain doesn't exist"); the rule is kept under a chain made for it.
         ctx.sink.warn('iptables.undeclared-chain', `rule for chain ${chainName} that was not declared`, line, r.text)
@@ -179,6 +180,7 @@ function applyCommand(t: TableBuilder, cmd: string, chainName: string | undefine
       }
       let position = 1
       let from = start
+      t.lastChain = chain
       if ((cmd === '-I' || cmd === '--insert') && words[from] !== undefined && /^\d+$/.test(words[from]!)) {
         position = Number(words[from])
         from++

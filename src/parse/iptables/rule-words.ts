@@ -730,10 +730,11 @@ export class RuleWordsParser {
     this.target = undefined
     this.jump = undefined
     if (goto) { this.jump = { chain: name, goto: true }; return }
-    if (this.env.chains.has(name) || !isKnownTargetName(name)) {
+    const declared = this.env.chains.has(name)
+    if (declared || !isKnownTargetName(name)) {
       // A chain, unless options follow that no loaded match takes: then an extension target natlens does not know.
       const next = this.words[this.i]
-      if (!this.env.chains.has(name) && next !== undefined && next.startsWith('--') && !this.matchFor(next)) {
+      if (!declared && next !== undefined && next.startsWith('--') && !this.matchFor(next)) {
         this.target = { name, def: undefined, start: this.i - 2, end: this.i, failed: true, s: undefined, ranges: undefined }
         this.env.sink.warn('iptables.unknown-target', `target "${name}" with options is neither a declared chain nor a target natlens knows`, this.env.line, this.env.text)
         return

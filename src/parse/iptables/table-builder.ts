@@ -44,7 +44,10 @@ export function tableFromBuiltins(builtins: ReadonlySet<string>): string | undef
 }
 
 /** The hook of a built-in chain in a table, or undefined for user chains (nat has no FORWARD, raw no INPUT, …). */
+const BUILTIN_NAMES = new Set(Object.keys(BUILTIN_CHAIN_HOOK))
+
 export function builtinHook(table: string, chain: string): Hook | undefined {
+  if (!BUILTIN_NAMES.has(chain)) return undefined
   const hook = BUILTIN_CHAIN_HOOK[chain]
   if (!hook) return undefined
   return IPTABLES_PRIORITY[table]?.[hook] !== undefined ? hook : undefined
@@ -52,6 +55,8 @@ export function builtinHook(table: string, chain: string): Hook | undefined {
 
 export class TableBuilder {
   readonly chains = new Map<string, ChainDraft>()
+  /** The chain the previous rule went to (see applyCommand). */
+  lastChain: ChainDraft | undefined
   /** Shared jump targets of this table (see RuleWordsEnv.jumps). */
   readonly jumps = new Map<string, import('../../model/netfilter.js').Target>()
   /** Family seen in addresses of this table (4 or 6), decided at the end when the dump does not say. */
@@ -87,6 +92,7 @@ export class TableBuilder {
   }
 
   remove(name: string): boolean {
+    if (this.lastChain?.name === name) this.lastChain = undefined
     return this.chains.delete(name)
   }
 
