@@ -242,6 +242,8 @@ function parseJson(text: string, ctx: ParseContext): NetInterface[] {
 export function looksLikeIpAddr(text: string): boolean {
   const head = text.slice(0, 8192)
   if (/^\s*\[\s*\{/.test(head)) return /"ifname"\s*:/.test(head) && /"addr_info"\s*:/.test(head)
+  // `ip -o addr`: one address per line, `2: eth0    inet 10.0.3.45/20 … \ valid_lft …`.
+  if (/^\d+:\s+\S+\s+inet6?\s+[0-9a-fA-F:.]+\/\d+.*\\/m.test(head)) return true
   return /^\d+:\s+\S+:\s+<[^>]*>/m.test(head) && /^\s+inet6?\s+[0-9a-fA-F:.]+\/\d+/m.test(head)
 }
 

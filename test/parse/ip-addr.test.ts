@@ -104,6 +104,8 @@ describe('bad input and sniffers', () => {
   })
   it('ip addr vs ip link', () => {
     expect(looksLikeIpAddr(fixture('lab/ip-d-addr.txt'))).toBe(true)
+    expect(looksLikeIpAddr(fixture('lab/ip-o-addr.txt'))).toBe(true)
+    expect(looksLikeIpLink(fixture('lab/ip-o-addr.txt'))).toBe(false)
     expect(looksLikeIpLink(fixture('lab/ip-d-addr.txt'))).toBe(false)
     expect(looksLikeIpLink(shared('examples/node-states/sgp-standard/ip-link-abridged.txt'))).toBe(true)
     expect(looksLikeIpAddr(shared('examples/node-states/sgp-standard/ip-link-abridged.txt'))).toBe(false)
