@@ -140,6 +140,8 @@ export interface FlowsOptions {
    * FlowTable.evict); the rest at the end. Without it, every flow is kept and returned.
    */
   readonly onFlow?: (f: Flow) => void
+  /** Streaming: awaited before more input is read, e.g. until stdout drains. */
+  readonly beforeRefill?: () => Promise<void> | undefined
   /** Streaming: a flow quiet this long (capture time) is over; default 120 s, and 5 s after FIN/RST. */
   readonly idleTimeoutSec?: number
 }
@@ -159,7 +161,7 @@ const EVICT_EVERY = 1 << 18
 
 export async function readFlows(inputs: readonly string[], options: FlowsOptions = {}): Promise<FlowsResult> {
   const table = new FlowTable({ decap: options.decap ?? false })
-  const source = new PacketSource(inputs, { reader: options.reader ?? 'builtin', onProgress: options.onProgress })
+  const source = new PacketSource(inputs, { reader: options.reader ?? 'builtin', onProgress: options.onProgress, beforeRefill: options.beforeRefill })
   const filter = options.filter
   const onFlow = options.onFlow
   let streamed = 0
@@ -179,7 +181,11 @@ export async function readFlows(inputs: readonly string[], options: FlowsOptions
   let flows = table.flows()
   const flowCount = streamed + flows.length
   if (onFlow) {
-    for (const f of flows) emit(f)
+    for (const f of flows) {
+      emit(f)
+      const wait = options.beforeRefill?.()
+      if (wait) await wait
+    }
     flows = []
   } else if (filter) {
     flows = flows.filter((f) => flowMatches(filter, f))
@@ -188,3 +194,67 @@ export async function readFlows(inputs: readonly string[], options: FlowsOptions
 }
 
 export type { Diagnostic }
+
+/** The `--json` document of `natlens flows` (see the shape note at the top of this file). */
+export interface FlowsReport {
+  /** Every packet record read, over all files. */
+  packets: number
+  /** True when some file could not be read to its end: the flows are those read up to that point. */
+  truncated: boolean
+  flows: FlowJson[]
+  /** Flows before --filter and --top. */
+  flowCount: number
+  sort: SortKey
+  files: FileReport[]
+  problems: { file: string; offset: number; message: string; code: string }[]
+  warnings: { file: string; offset: number | null; message: string; code: string }[]
+}
+
+/** The flows to show: sorted, then the first `top` (all when top is undefined). */
+export function topFlows(flows: Flow[], sort: SortKey, top: number | undefined): Flow[] {
+  const sorted = sortFlows(flows, sort)
+  return top === undefined ? sorted : sorted.slice(0, top)
+}
+
+export function flowsReport(result: FlowsResult, shown: Flow[], sort: SortKey): FlowsReport {
+  return {
+    packets: result.packets,
+    truncated: result.truncated,
+    flows: shown.map(flowJson),
+    flowCount: result.flowCount,
+    sort,
+    files: result.read.files.map(fileReport),
+    problems: result.read.problems.map((d) => ({ file: d.artifact, offset: d.offset ?? 0, message: d.message, code: d.code })),
+    warnings: result.read.warnings.map((d) => ({ file: d.artifact, offset: d.offset ?? null, message: d.message, code: d.code })),
+  }
+}
+
+/**
+ * Writes the report as JSON, one flow per line, in pieces (a report can hold millions of flows). `write`
+ * may return a promise (wait for a pipe to drain); the result is then a promise too.
+ */
+export function writeReportJson(report: FlowsReport, write: (chunk: string) => void): void
+export function writeReportJson(report: FlowsReport, write: (chunk: string) => Promise<void> | undefined): Promise<void>
+export function writeReportJson(report: FlowsReport, write: (chunk: string) => Promise<void> | void | undefined): Promise<void> | void {
+  const chunks = reportJsonChunks(report)
+  const step = (): Promise<void> | void => {
+    for (let next = chunks.next(); !next.done; next = chunks.next()) {
+      const wait = write(next.value)
+      if (wait) return wait.then(step)
+    }
+  }
+  return step()
+}
+
+function* reportJsonChunks(report: FlowsReport): Generator<string> {
+  const { packets, truncated, flows, ...rest } = report
+  yield `{\n  "packets": ${packets},\n  "truncated": ${truncated},\n  "flows": [`
+  const BATCH = 1024
+  for (let i = 0; i < flows.length; i += BATCH) {
+    const part = flows.slice(i, i + BATCH).map((f) => `\n    ${JSON.stringify(f)}`).join(',')
+    yield i === 0 ? part : `,${part}`
+  }
+  yield flows.length ? '\n  ],' : '],'
+  const tail = Object.entries(rest).map(([k, v]) => `\n  ${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(',')
+  yield `${tail}\n}\n`
+}

@@ -18,8 +18,10 @@ export interface InterfaceRef {
 }
 
 export const TCP_FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'] as const
+const FLAG_NAME_LISTS: readonly string[][] = Array.from({ length: 256 }, (_, bits) => TCP_FLAG_NAMES.filter((_, i) => bits & (1 << i)))
+/** Names of the TCP flags set in `bits`; the array is shared between callers, do not modify it. */
 export function tcpFlagNames(bits: number): string[] {
-  return TCP_FLAG_NAMES.filter((_, i) => bits & (1 << i))
+  return FLAG_NAME_LISTS[bits & 255]
 }
 
 export interface Flow {
@@ -316,6 +318,23 @@ export class FlowTable {
     return out
   }
 
+  /** Flows seen on the same interfaces share one array (a million flows on one interface: one array). */
+  private readonly listsByMask = new Map<number, InterfaceRef[]>()
+  private interfaceList(f: number): InterfaceRef[] {
+    const refs = this.interfaces.refs
+    const mask = this.ifaceMask[f]
+    const overflow = this.ifaceOverflow.get(f)
+    if (!overflow) {
+      const cached = this.listsByMask.get(mask)
+      if (cached && cached.length === countBits(mask)) return cached
+    }
+    const list: InterfaceRef[] = []
+    for (let i = 0; i < 31 && i < refs.length; i++) if (mask & (1 << i)) list.push(refs[i])
+    if (overflow) for (const i of [...overflow].sort((x, y) => x - y)) list.push(refs[i])
+    else this.listsByMask.set(mask, list)
+    return list
+  }
+
   private flowAt(f: number): Flow {
     const k = this.keys
     const base = f * KEY_WORDS
@@ -335,11 +354,7 @@ export class FlowTable {
     const srcBytes = st[s + ST_SRC_BYTES]
     const dstBytes = st[s + ST_DST_BYTES]
     const isTcp = protoNumber === IPPROTO.tcp
-    const refs = this.interfaces.refs
-    const interfaces: InterfaceRef[] = []
-    const mask = this.ifaceMask[f]
-    for (let i = 0; i < 31 && i < refs.length; i++) if (mask & (1 << i)) interfaces.push(refs[i])
-    for (const i of [...(this.ifaceOverflow.get(f) ?? [])].sort((x, y) => x - y)) interfaces.push(refs[i])
+    const interfaces = this.interfaceList(f)
     return {
       proto: protoNumber < 0 ? 'unknown' : protoName(protoNumber),
       protoNumber,
@@ -415,4 +430,10 @@ export class FlowTable {
       this.slots[slot] = f + 1
     }
   }
+}
+
+function countBits(v: number): number {
+  let n = 0
+  for (let x = v >>> 0; x; x &= x - 1) n++
+  return n
 }

@@ -30,6 +30,8 @@ export interface PacketSourceOptions {
    * capture.pcap1, … capture.pcap10 sorts wrongly by name). Default true; standard input stays where it is.
    */
   readonly sortByTime?: boolean
+  /** Awaited (when it returns a promise) before the reader reads more input: backpressure for consumers. */
+  readonly beforeRefill?: () => Promise<void> | undefined
 }
 
 export interface ReadResult {
@@ -116,6 +118,7 @@ export class PacketSource {
         await readWithPcapParser(path, opened, sink)
       } else {
         const w = new ByteWindow(opened.input)
+        w.beforeRefill = this.options.beforeRefill
         if (!(await w.fill(4))) {
           throw new CaptureError(path, 0, w.available === 0 ? 'the file is empty' : `the file is ${w.available} bytes long, too short for any capture format`, 'capture.empty', true)
         }

@@ -1,0 +1,122 @@
+import { once } from 'node:events'
+import { Args, Flags } from '@oclif/core'
+import { ExitCode, NatlensError } from '../errors.js'
+import { SORT_KEYS, flowJson, flowsReport, readFlows, topFlows, writeReportJson, type FlowsReport } from '../pcap/conversations.js'
+import { parseFlowFilter } from '../pcap/filter.js'
+import { ProgressBar, problemLine, renderFlowTable } from '../pcap/render-flows.js'
+import { NatlensCommand } from './base.js'
+
+/** Stderr shows a progress bar for inputs at least this large (or of unknown size, such as stdin). */
+const PROGRESS_MIN_BYTES = 32 * 1024 * 1024
+const DEFAULT_TABLE_ROWS = 20
+
+export default class Flows extends NatlensCommand {
+  static override summary = 'List the conversations in packet captures: packets and bytes each way, TCP flags, interfaces.'
+  static override description = `Reads classic pcap (µs or ns, either byte order; Ethernet, VLAN/QinQ, Linux SLL and SLL2 from \`tcpdump -i any\`, raw IP, BSD loopback) and pcapng (dumpcap, Wireshark, Inspektor Gadget: several sections and interfaces), gzip-compressed or not, from files or standard input (\`-\`). Several files (a rotated set) are read as one capture, in the order of their first packet.
+
+A flow is a bidirectional conversation: protocol, addresses, ports (null for protocols without them). "src" is the side that sent the first packet seen. Bytes are frame lengths on the wire, link-layer header included, as tshark counts them. An ICMP error counts towards the flow its quoted header names (icmpErrors), not as a flow of its own. IPv4/IPv6 fragments join the flow of their first fragment. Tunnels (VXLAN, Geneve, GRE, IP-in-IP) count as their outer conversation; --decap adds the inner ones.
+
+Exit status: 0 when every input was read to its end; 1 when some input could be read only in part (cut short, a corrupt record, packets on a link type natlens does not decode): the flows read so far are printed and "truncated" is true; 2 when no input could be read at all, or on a usage error.`
+
+  static override examples = [
+    { description: 'The largest conversations in a `tcpdump -i any` capture', command: '<%= config.bin %> <%= command.id %> fixtures/pcap/any-sll2.pcap' },
+    { description: 'A dumpcap capture of two interfaces: flows list both', command: '<%= config.bin %> <%= command.id %> fixtures/pcap/lo-and-any.pcapng --sort first' },
+    { description: 'Only the UDP flows of one host, as JSON', command: '<%= config.bin %> <%= command.id %> fixtures/pcap/any-sll2.pcap --filter "host 127.0.0.1 and udp" --json' },
+    { description: 'A gzip-compressed capture, as the EKS node monitoring agent writes them', command: '<%= config.bin %> <%= command.id %> fixtures/pcap/any-sll2.pcap.gz --top 5' },
+    { description: 'A rotated set (tcpdump -C), read as one capture', command: '<%= config.bin %> <%= command.id %> fixtures/pcap/rotated/capture.pcap fixtures/pcap/rotated/capture.pcap1 fixtures/pcap/rotated/capture.pcap2' },
+    { description: 'The TCP session inside VXLAN, next to the tunnel itself', command: '<%= config.bin %> <%= command.id %> fixtures/pcap/vxlan-http.pcap --decap' },
+    { description: 'From standard input, streaming one JSON object per line', command: 'cat fixtures/pcap/any-sll2.pcap | <%= config.bin %> <%= command.id %> - --ndjson' },
+    { description: 'A capture cut short: the flows up to the cut, and exit status 1', command: '<%= config.bin %> <%= command.id %> fixtures/pcap/truncated.pcap' },
+  ]
+
+  static override strict = false
+  static override args = {
+    captures: Args.string({ description: 'pcap or pcapng files (gzip allowed), or - for standard input', required: true }),
+  }
+
+  static override flags = {
+    top: Flags.integer({ min: 1, summary: `Show the N largest flows (the table shows ${DEFAULT_TABLE_ROWS} unless told; --json shows all unless told).` }),
+    sort: Flags.option({ options: SORT_KEYS, default: 'bytes' as const, summary: 'Order of the flows.' })(),
+    filter: Flags.custom({
+      summary: 'Keep flows matching e.g. "host 10.0.3.45 and port 443", "net 10.0.0.0/16 and udp", "proto icmp or dst port 53".',
+      parse: async (input: string) => parseFlowFilter(input),
+    })(),
+    decap: Flags.boolean({ summary: 'Also count the conversations inside VXLAN, Geneve, GRE and IP-in-IP tunnels.' }),
+    ndjson: Flags.boolean({
+      summary: 'Stream flows as JSON lines while reading (finished flows are written and forgotten), then a summary line.',
+      exclusive: ['json'],
+    }),
+    'idle-timeout': Flags.integer({ min: 1, default: 120, summary: 'With --ndjson: a flow quiet this many seconds (capture time) is written out.' }),
+    reader: Flags.option({ options: ['builtin', 'pcap-parser'] as const, default: 'builtin' as const, summary: 'Reader for classic pcap: the built-in one, or the pcap-parser package (µs pcap only).' })(),
+    progress: Flags.boolean({ allowNo: true, summary: 'Progress bar on stderr (default: when stderr is a terminal and the input is large).' }),
+  }
+
+  /**
+   * oclif's logJson colourises and pretty-prints through a tokenizer: minutes and gigabytes for a report of
+   * a million flows. The report is written as it is built instead: one flow per line.
+   */
+  override logJson(json: unknown): void {
+    if (this.jsonWritten) return
+    writeReportJson(json as FlowsReport, (s) => { process.stdout.write(s) })
+  }
+
+  /** Set once run() has written the JSON itself, waiting for stdout to drain (a pipe to a slow reader). */
+  private jsonWritten = false
+
+  async run(): Promise<FlowsReport> {
+    const { argv, flags } = await this.parse(Flows)
+    const inputs = argv as string[]
+    if (inputs.filter((i) => i === '-').length > 1) throw new NatlensError('standard input (-) can be read only once', 'flows.usage', ExitCode.badInput)
+    const bar = flags.progress ?? process.stderr.isTTY === true ? new ProgressBar(process.stderr) : undefined
+    const ndjson = flags.ndjson
+    const result = await readFlows(inputs, {
+      decap: flags.decap,
+      reader: flags.reader,
+      ...(flags.filter ? { filter: flags.filter } : {}),
+      ...(bar ? { onProgress: (p) => { if (p.bytesTotal === undefined || p.bytesTotal >= PROGRESS_MIN_BYTES || flags.progress) bar.update(p.bytesDone, p.bytesTotal, p.packets) } } : {}),
+      ...(ndjson ? {
+        onFlow: (f) => process.stdout.write(`${JSON.stringify({ type: 'flow', ...flowJson(f) })}\n`),
+        idleTimeoutSec: flags['idle-timeout'],
+        beforeRefill: stdoutDrained,
+      } : {}),
+    })
+    bar?.clear()
+    const top = flags.top ?? (this.jsonEnabled() || ndjson ? undefined : DEFAULT_TABLE_ROWS)
+    const shown = topFlows(result.flows, flags.sort, top)
+    const report = flowsReport(result, shown, flags.sort)
+    const lines = result.read.files.map(problemLine).filter((l): l is string => l !== undefined)
+    const undecoded = result.read.files.some((f) => f.undecodedPackets > 0)
+    // Nothing read at all: every input refused, or every packet on a link type natlens does not decode.
+    const failed = result.read.unreadable || ((lines.length > 0 || undecoded) && result.read.files.every((f) => f.packets === f.undecodedPackets))
+    if (this.jsonEnabled()) {
+      await writeReportJson(report, drainingWrite)
+      this.jsonWritten = true
+    } else if (ndjson) {
+      const { flows: _streamed, ...summary } = report
+      process.stdout.write(`${JSON.stringify({ type: 'summary', ...summary })}\n`)
+    } else if (!this.jsonEnabled() && !failed) {
+      this.log(renderFlowTable(shown, { color: process.stdout.isTTY === true && !process.env.NO_COLOR }))
+      const files = result.read.files.length
+      const matching = flags.filter ? `, ${result.flows.length} matching "${flags.filter.text}"` : ''
+      this.log(`${report.flows.length} shown of ${result.flowCount} flows${matching}, by ${flags.sort}; ${result.packets.toLocaleString('en')} packets in ${files} file${files === 1 ? '' : 's'}${result.truncated ? ' (read in part: truncated)' : ''}`)
+    }
+    for (const w of result.read.warnings) process.stderr.write(`natlens: warning: ${w.artifact}: byte ${w.offset ?? 0}: ${w.message}\n`)
+    if (lines.length === 0 && !undecoded) return report
+    // Partial success (exit 1) or failure (exit 2): the result is still printed, then the problems, one line each.
+    // oclif mutes logToStderr under --json; these lines go to stderr, apart from the JSON on stdout.
+    const toStderr = (l: string): void => { process.stderr.write(`natlens: ${l}\n`) }
+    for (const l of this.jsonEnabled() ? lines : lines.slice(0, -1)) toStderr(l)
+    const last = lines.at(-1) ?? 'no packet could be decoded (see the link-type warnings above)'
+    throw new NatlensError(last, failed ? 'flows.unreadable' : 'flows.partial', failed ? ExitCode.badInput : ExitCode.problem)
+  }
+}
+
+
+/** A promise that stdout has drained, when it has more buffered than its high-water mark (a pipe to a slow reader). */
+function stdoutDrained(): Promise<void> | undefined {
+  return process.stdout.writableNeedDrain ? once(process.stdout, 'drain').then(() => undefined) : undefined
+}
+
+function drainingWrite(chunk: string): Promise<void> | undefined {
+  return process.stdout.write(chunk) ? undefined : stdoutDrained() ?? once(process.stdout, 'drain').then(() => undefined)
+}
