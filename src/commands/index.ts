@@ -5,4 +5,5 @@ import Inspect from './inspect.js'
 export const COMMANDS = {
   explain: Explain,
   inspect: Inspect,
+  flows: (await import('./flows.js')).default,
 }
