@@ -7,7 +7,7 @@ import type { SourceRef } from '../model/evidence.js'
 import type { Counters, Match, Table, TableOrigin } from '../model/netfilter.js'
 import type { ParseContext } from './context.js'
 import { parseListExtension } from './iptables/list-text.js'
-import { KNOWN_TABLES, TableBuilder, tableFromBuiltins } from './iptables/table-builder.js'
+import { KNOWN_TABLES, TableBuilder, builtinHook, tableFromBuiltins } from './iptables/table-builder.js'
 import { normalizeProtocol, parseCidrQuick as parseCidr, parseListCounter } from './iptables/values.js'
 
 interface ListLine { no: number; text: string }
@@ -92,7 +92,9 @@ export function parseIptablesList(text: string, ctx: ParseContext): Table[] {
     const builtins = new Set(s.chains.filter((c) => c.builtin).map((c) => c.name))
     const inferred = tableFromBuiltins(builtins)
     let name = s.header ?? (sections.length === 1 ? ctx.table : undefined) ?? inferred ?? ctx.table ?? 'filter'
-    if (inferred && name !== inferred && !(name === 'security' && inferred === 'filter')) {
+    // A partial listing (one chain) fits several tables: the given name stands unless a built-in chain rules it out.
+    const fits = [...builtins].every((c) => builtinHook(name, c) !== undefined)
+    if (inferred && name !== inferred && !fits) {
       ctx.sink.warn('iptables.table-mismatch', `listing was given as table ${name}, but its built-in chains are those of ${inferred}; read as ${inferred}`, s.chains[0]?.header.no)
       name = inferred
     }

@@ -37,8 +37,9 @@ export const KNOWN_TABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security
 export function tableFromBuiltins(builtins: ReadonlySet<string>): string | undefined {
   const has = (c: string) => builtins.has(c)
   if (has('PREROUTING') && has('FORWARD') && has('POSTROUTING')) return 'mangle'
-  if (has('PREROUTING') && has('POSTROUTING')) return 'nat'
-  if (has('PREROUTING') && has('OUTPUT') && !has('INPUT')) return 'raw'
+  if (has('PREROUTING') && has('OUTPUT') && !has('INPUT') && !has('POSTROUTING')) return 'raw'
+  // A partial listing (`iptables -S POSTROUTING`): nat is where natlens' questions are.
+  if (has('PREROUTING') || has('POSTROUTING')) return 'nat'
   if (has('FORWARD') || has('INPUT')) return 'filter'
   return undefined
 }
