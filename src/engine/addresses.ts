@@ -1,51 +1,60 @@
 // The node's own addresses, as the kernel knows them: `local` routes in the local table (what addrtype LOCAL and
 // local delivery read), falling back to interface addresses when the local table was not collected.
-import { cidrContains, ipKey, isMulticast, type Family, type IpAddress } from '../model/ip.js'
+import { cidrContains, isMulticast, type Family, type IpAddress } from '../model/ip.js'
 import type { AddrType } from '../model/netfilter.js'
 import type { NodeState } from '../model/node-state.js'
 
 export class AddressBook {
   /** address key → devices that hold it */
-  private readonly local = new Map<string, Set<string>>()
-  private readonly broadcast = new Map<string, Set<string>>()
+  /** Keyed by `family * 2^128 + value`-free scheme: one map per family, bigint keys compare by value. */
+  private readonly local = new Map<bigint, Set<string>>()
+  private readonly local6 = new Map<bigint, Set<string>>()
+  private readonly broadcast = new Map<bigint, Set<string>>()
   readonly fromLocalTable: boolean
+  /** `local 127.0.0.0/8 dev lo table local`: local prefixes wider than one host. */
+  private readonly localPrefixes: { cidr: import('../model/ip.js').Cidr; dev: string }[] = []
 
   constructor(private readonly state: NodeState) {
     for (const r of state.routes) {
       if (r.table !== 'local') continue
       const full = r.dst.prefix === (r.family === 4 ? 32 : 128)
-      if (r.type === 'local' && full) add(this.local, ipKey({ family: r.family, value: r.dst.network }), r.dev ?? '')
-      if (r.type === 'broadcast' && full) add(this.broadcast, ipKey({ family: r.family, value: r.dst.network }), r.dev ?? '')
+      if (r.type === 'local' && full) add(r.family === 4 ? this.local : this.local6, r.dst.network, r.dev ?? '')
+      if (r.type === 'broadcast' && full && r.family === 4) add(this.broadcast, r.dst.network, r.dev ?? '')
     }
-    // `local 127.0.0.0/8 dev lo` covers the whole loopback range.
-    this.fromLocalTable = this.local.size > 0
+    for (const r of state.routes) {
+      if (r.table === 'local' && r.type === 'local' && r.dst.prefix < (r.family === 4 ? 32 : 128)) this.localPrefixes.push({ cidr: r.dst, dev: r.dev ?? '' })
+    }
+    this.fromLocalTable = this.local.size + this.local6.size > 0
     for (const iface of state.interfaces) {
       for (const a of iface.addresses) {
-        if (!this.local.has(ipKey(a.address)) || !this.fromLocalTable) add(this.local, ipKey(a.address), iface.name)
+        const map = a.address.family === 4 ? this.local : this.local6
+        if (!map.has(a.address.value) || !this.fromLocalTable) add(map, a.address.value, iface.name)
       }
     }
   }
 
   get known(): boolean {
-    return this.local.size > 0
+    return this.local.size + this.local6.size > 0
+  }
+
+  private mapOf(addr: IpAddress): Map<bigint, Set<string>> {
+    return addr.family === 4 ? this.local : this.local6
   }
 
   isLocal(addr: IpAddress): boolean {
-    if (this.local.has(ipKey(addr))) return true
+    if (this.mapOf(addr).has(addr.value)) return true
     return this.inLocalPrefix(addr) !== undefined
   }
 
   /** Local prefixes wider than a host (`local 127.0.0.0/8 dev lo table local`). */
   private inLocalPrefix(addr: IpAddress): string | undefined {
-    for (const r of this.state.routes) {
-      if (r.table === 'local' && r.type === 'local' && r.dst.prefix < (r.family === 4 ? 32 : 128) && cidrContains(r.dst, addr)) return r.dev ?? ''
-    }
+    for (const p of this.localPrefixes) if (cidrContains(p.cidr, addr)) return p.dev
     return undefined
   }
 
   /** The devices an address is local on (empty when it is not local). */
   devicesOf(addr: IpAddress): string[] {
-    const s = this.local.get(ipKey(addr))
+    const s = this.mapOf(addr).get(addr.value)
     if (s) return [...s]
     const d = this.inLocalPrefix(addr)
     return d === undefined ? [] : [d]
@@ -62,7 +71,7 @@ export class AddressBook {
       return 'UNICAST'
     }
     if (addr.family === 4 && addr.value === 0xffffffffn) return 'BROADCAST'
-    if (this.broadcast.has(ipKey(addr))) return 'BROADCAST'
+    if (addr.family === 4 && this.broadcast.has(addr.value)) return 'BROADCAST'
     return 'UNICAST'
   }
 
@@ -89,7 +98,7 @@ function maskNetwork(addr: IpAddress, prefix: number): bigint {
   return addr.value & mask
 }
 
-function add(map: Map<string, Set<string>>, key: string, dev: string): void {
+function add(map: Map<bigint, Set<string>>, key: bigint, dev: string): void {
   let s = map.get(key)
   if (!s) map.set(key, (s = new Set()))
   if (dev) s.add(dev)

@@ -165,7 +165,7 @@ function makeTrace(engine: Engine, flow: Flow, pkt: Packet, ctx: WalkContext, ve
 
   const natSteps = ctx.steps.map((s, i) => ({ s, i })).filter((x) => x.s.kind === 'nat')
   const srcNat = [...natSteps].reverse().find((x) => x.s.kind === 'nat' && (x.s.nat === 'snat' || x.s.nat === 'masquerade'))
-  const tableOf = (rule: Rule): Table | undefined => state.tables.find((t) => t.chains.get(rule.chain)?.rules.includes(rule))
+  const tableOf = (rule: Rule): Table | undefined => netfilter.tableOf(rule)
   if (srcNat && srcNat.s.kind === 'nat') {
     decisive = { ref: srcNat.s.rule.ref, owner: ownerOfRule(srcNat.s.rule, tableOf(srcNat.s.rule)), stepIndex: srcNat.i }
     const holders = engine.addresses.devicesOf(pkt.src)
@@ -184,7 +184,7 @@ function makeTrace(engine: Engine, flow: Flow, pkt: Packet, ctx: WalkContext, ve
         undecidedReason = 'no nat table was collected, so natlens cannot tell whether the flow is SNATed'
       } else {
         const ext = state.settings.get('AWS_VPC_K8S_CNI_EXTERNALSNAT')
-        const vpcCniSnat = netfilter.hasSnatRule(family, (r, t) => ownerOfRule(r, t) === 'vpc-cni')
+        const vpcCniSnat = netfilter.hasSnatRule(family, (r, t) => ownerOfRule(r, t) === 'vpc-cni', 'vpc-cni')
         if (!vpcCniSnat && family === 4 && (ext?.value === 'true' || state.derived.components.some((c) => c.name === 'vpc-cni'))) {
           undecidedReason = ext?.value === 'true'
             ? `no SNAT rule exists: AWS_VPC_K8S_CNI_EXTERNALSNAT=true (${ext.ref.artifact}${ext.ref.line ? `:${ext.ref.line}` : ''}), so the VPC CNI leaves translation to a NAT gateway`
@@ -219,7 +219,7 @@ function findExemption(engine: Engine, ctx: WalkContext): { rule: Rule; table: T
   const candidates: { rule: Rule; table: Table; stepIndex: number; gate: boolean }[] = []
   ctx.steps.forEach((s, i) => {
     if (s.kind !== 'rule' || s.hook !== 'postrouting' || s.action !== 'return') return
-    const table = state.tables.find((t) => t.name === s.table && t.origin === s.tableOrigin && t.chains.get(s.chain)?.rules.includes(s.rule))
+    const table = netfilter.tableOf(s.rule)
     if (!table || !netfilter.canSnat(table, s.chain)) return
     candidates.push({ rule: s.rule, table, stepIndex: i, gate: s.rule.matches.some((m) => m.kind === 'mark') })
   })
@@ -233,6 +233,6 @@ function findExemption(engine: Engine, ctx: WalkContext): { rule: Rule; table: T
   const pick = (real.length ? real : candidates).at(-1)
   if (!pick) return undefined
   // A mark gate alone explains nothing when the VPC CNI owns no SNAT rule at all (EXTERNALSNAT=true).
-  if (pick.gate && !netfilter.hasSnatRule(ctx.family, (r, t) => ownerOfRule(r, t) === 'vpc-cni') && state.derived.components.some((c) => c.name === 'vpc-cni')) return undefined
+  if (pick.gate && !netfilter.hasSnatRule(ctx.family, (r, t) => ownerOfRule(r, t) === 'vpc-cni', 'vpc-cni') && state.derived.components.some((c) => c.name === 'vpc-cni')) return undefined
   return pick
 }

@@ -1,6 +1,6 @@
 // Walks netfilter base chains on a hook in the kernel's priority order (iptables tables and native nft chains alike),
 // following jumps, gotos and returns, applying marks, connmarks and NAT, and recording every decisive step.
-import { cidrContains, formatIp, ipKey, parseCidr, type Family, type IpAddress } from '../model/ip.js'
+import { cidrContains, formatIp, parseCidr, type Family, type IpAddress } from '../model/ip.js'
 import {
   BUILTIN_CHAIN_HOOK, IPTABLES_PRIORITY, tableAppliesTo,
   type Chain, type Hook, type Match, type Rule, type Table, type Target,
@@ -76,11 +76,14 @@ type ChainResult =
 const MAX_DEPTH = 64
 const INDEX_THRESHOLD = 32
 
-/** Per-chain index: rules whose first address match is a positive host destination, keyed by that address. */
+/** Per-chain index: rules whose address match is a positive host destination, keyed by that address. */
 interface ChainIndex {
-  readonly byDst: Map<string, number[]>
+  readonly byDst4: Map<bigint, number[]>
+  readonly byDst6: Map<bigint, number[]>
   /** Indices of rules the index cannot skip, in order. */
   readonly generic: number[]
+  /** byDst lists merged with `generic`, built on first use. */
+  readonly merged: WeakMap<number[], number[]>
 }
 
 export class Netfilter {
@@ -115,6 +118,17 @@ export class Netfilter {
     this.present = present
   }
 
+  private tableByRule?: WeakMap<Rule, Table>
+
+  /** The table a rule belongs to (built once, on first use). */
+  tableOf(rule: Rule): Table | undefined {
+    if (!this.tableByRule) {
+      this.tableByRule = new WeakMap()
+      for (const t of this.tables) for (const c of t.chains.values()) for (const r of c.rules) this.tableByRule.set(r, t)
+    }
+    return this.tableByRule.get(rule)
+  }
+
   baseChains(family: Family, hook: Hook): readonly BaseChainRef[] {
     return this.hookChains.get(`${family}/${hook}`) ?? []
   }
@@ -144,8 +158,9 @@ export class Netfilter {
       return { kind: 'continue' }
     }
     const order = this.candidates(chain, pkt)
-    for (const i of order) {
-      const rule = chain.rules[i]!
+    const n = order ? order.length : chain.rules.length
+    for (let k = 0; k < n; k++) {
+      const rule = chain.rules[order ? order[k]! : k]!
       const m = this.matchRule(rule, pkt, ctx, hook, table)
       if (m === false) continue
       if (m === 'unknown') {
@@ -162,14 +177,15 @@ export class Netfilter {
   }
 
   /** Rule indices to try, in order. Large chains (KUBE-SERVICES) skip rules for other destination addresses. */
-  private candidates(chain: Chain, pkt: Packet): Iterable<number> {
-    const n = chain.rules.length
-    if (n < INDEX_THRESHOLD) return range(n)
+  private candidates(chain: Chain, pkt: Packet): readonly number[] | undefined {
+    if (chain.rules.length < INDEX_THRESHOLD) return undefined
     let idx = this.indexes.get(chain)
     if (!idx) this.indexes.set(chain, (idx = buildIndex(chain)))
-    const hit = idx.byDst.get(ipKey(pkt.dst))
+    const hit = (pkt.dst.family === 4 ? idx.byDst4 : idx.byDst6).get(pkt.dst.value)
     if (!hit) return idx.generic
-    return mergeSorted(hit, idx.generic)
+    let merged = idx.merged.get(hit)
+    if (!merged) idx.merged.set(hit, (merged = mergeSorted(hit, idx.generic)))
+    return merged
   }
 
   private matchRule(rule: Rule, pkt: Packet, ctx: WalkContext, hook: Hook, table: Table): boolean | 'unknown' {
@@ -480,8 +496,19 @@ export class Netfilter {
     return v
   }
 
-  /** Whether any table of the family holds a SNAT or MASQUERADE rule at all. */
-  hasSnatRule(family: Family, owner?: (rule: Rule, table: Table) => boolean): boolean {
+  private readonly snatRuleMemo = new Map<string, boolean>()
+
+  /** Whether any table of the family holds a SNAT or MASQUERADE rule (of one owner, when `ownerKey` names it). */
+  hasSnatRule(family: Family, owner?: (rule: Rule, table: Table) => boolean, ownerKey = owner ? 'custom' : 'any'): boolean {
+    const key = `${family}/${ownerKey}`
+    const memo = this.snatRuleMemo.get(key)
+    if (memo !== undefined && ownerKey !== 'custom') return memo
+    const v = this.scanSnatRules(family, owner)
+    this.snatRuleMemo.set(key, v)
+    return v
+  }
+
+  private scanSnatRules(family: Family, owner?: (rule: Rule, table: Table) => boolean): boolean {
     for (const table of this.tables) {
       if (!tableAppliesTo(table.family, family)) continue
       for (const c of table.chains.values()) for (const r of c.rules) {
@@ -546,31 +573,30 @@ function hex(n: number): string {
   return `0x${(n >>> 0).toString(16)}`
 }
 
-function* range(n: number): Iterable<number> {
-  for (let i = 0; i < n; i++) yield i
-}
-
-function* mergeSorted(a: readonly number[], b: readonly number[]): Iterable<number> {
+function mergeSorted(a: readonly number[], b: readonly number[]): number[] {
+  const out: number[] = []
   let i = 0, j = 0
   while (i < a.length || j < b.length) {
-    if (j >= b.length || (i < a.length && a[i]! < b[j]!)) yield a[i++]!
-    else yield b[j++]!
+    if (j >= b.length || (i < a.length && a[i]! < b[j]!)) out.push(a[i++]!)
+    else out.push(b[j++]!)
   }
+  return out
 }
 
 function buildIndex(chain: Chain): ChainIndex {
-  const byDst = new Map<string, number[]>()
+  const byDst4 = new Map<bigint, number[]>()
+  const byDst6 = new Map<bigint, number[]>()
   const generic: number[] = []
   chain.rules.forEach((rule, i) => {
     const d = rule.matches.find((m) => m.kind === 'dst')
     if (d && d.kind === 'dst' && !d.negated && d.cidr.prefix === (d.cidr.family === 4 ? 32 : 128)) {
-      const key = `${d.cidr.family}:${d.cidr.network}`
-      let list = byDst.get(key)
-      if (!list) byDst.set(key, (list = []))
+      const map = d.cidr.family === 4 ? byDst4 : byDst6
+      let list = map.get(d.cidr.network)
+      if (!list) map.set(d.cidr.network, (list = []))
       list.push(i)
     } else {
       generic.push(i)
     }
   })
-  return { byDst, generic }
+  return { byDst4, byDst6, generic, merged: new WeakMap() }
 }

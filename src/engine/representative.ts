@@ -43,7 +43,7 @@ export function representativeFlows(state: NodeState): LabelledFlow[] {
   const avoid = [...(primary ? [primary] : []), ...d.pods.map((p) => p.ip)]
   const subnet = primaryPrefix(state)
   const destinations: { label: string; dst: IpAddress }[] = []
-  if (subnet) destinations.push({ label: `same subnet (${formatCidr(subnet)})`, dst: sampleIn(subnet, avoid) })
+  if (subnet) destinations.push({ label: `node subnet ${formatCidr(subnet)}`, dst: sampleIn(subnet, avoid) })
   for (const v of d.vpcCidrs) {
     if (v.cidr.family !== 4) continue
     if (subnet && cidrContains(v.cidr, { family: 4, value: subnet.network })) {
@@ -57,16 +57,16 @@ export function representativeFlows(state: NodeState): LabelledFlow[] {
   for (const e of d.excludeCidrs) if (e.cidr.family === 4) destinations.push({ label: `excluded CIDR ${formatCidr(e.cidr)}`, dst: sampleIn(e.cidr, avoid) })
   destinations.push({ label: 'the internet', dst: INTERNET_V4 })
   const svc = serviceIps(state)[0]
-  if (svc) destinations.push({ label: `Service ${formatIp(svc)}`, dst: svc })
+  if (svc) destinations.push({ label: 'a Service', dst: svc })
   for (const pod of d.pods) {
     if (pod.ip.family === 6) {
-      out.push({ label: `${podLabel(pod)} → the internet (IPv6)`, flow: { src: pod.ip, dst: INTERNET_V6, proto: 'tcp', sport: 40000, dport: 443, origin: 'pod' } })
+      out.push({ label: `${podLabel(pod)} → ${formatIp(INTERNET_V6)} (the internet, IPv6)`, flow: { src: pod.ip, dst: INTERNET_V6, proto: 'tcp', sport: 40000, dport: 443, origin: 'pod' } })
       continue
     }
     const dsts = pod.kind === 'egress-v4' ? destinations.filter((x) => x.label === 'the internet' || x.label.startsWith('VPC')) : destinations
     for (const dest of dsts) {
-      const isSvc = dest.label.startsWith('Service')
-      out.push({ label: `${podLabel(pod)} → ${dest.label}`, flow: { src: pod.ip, dst: dest.dst, proto: 'tcp', sport: 40000, dport: isSvc ? 443 : 443, origin: 'pod' } })
+      const isSvc = dest.label === 'a Service'
+      out.push({ label: `${podLabel(pod)} → ${formatIp(dest.dst)} (${dest.label})`, flow: { src: pod.ip, dst: dest.dst, proto: 'tcp', sport: 40000, dport: isSvc ? 443 : 443, origin: 'pod' } })
     }
   }
   return out

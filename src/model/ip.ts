@@ -9,6 +9,8 @@ export interface IpAddress {
   readonly family: Family
   /** The address as an unsigned integer: 32 bits for IPv4, 128 bits for IPv6. */
   readonly value: bigint
+  /** IPv4 only, set by parseIp: the same value as a number, so the engine's hot path does no bigint arithmetic. */
+  readonly n?: number
 }
 
 export interface Cidr {
@@ -16,6 +18,9 @@ export interface Cidr {
   /** Network address with the host bits cleared. */
   readonly network: bigint
   readonly prefix: number
+  /** IPv4 only, set by parseCidr: network and mask as unsigned 32-bit numbers. */
+  readonly n?: number
+  readonly m?: number
 }
 
 const V4_PART = /^(?:0|[1-9]\d{0,2})$/
@@ -44,17 +49,24 @@ export function parseIp(text: string): IpAddress | undefined {
     return { family: 6, value }
   }
   const v4 = parseIpv4Value(text)
-  return v4 === undefined ? undefined : { family: 4, value: BigInt(v4) }
+  return v4 === undefined ? undefined : { family: 4, value: BigInt(v4), n: v4 }
 }
 
 export function bits(family: Family): number {
   return family === 4 ? 32 : 128
 }
 
-function maskOf(family: Family, prefix: number): bigint {
-  const total = bits(family)
+function computeMask(total: number, prefix: number): bigint {
   if (prefix === 0) return 0n
   return ((1n << BigInt(prefix)) - 1n) << BigInt(total - prefix)
+}
+
+// Masks are computed once: the engine tests prefixes millions of times.
+const MASKS_V4 = Array.from({ length: 33 }, (_, p) => computeMask(32, p))
+const MASKS_V6 = Array.from({ length: 129 }, (_, p) => computeMask(128, p))
+
+export function maskOf(family: Family, prefix: number): bigint {
+  return (family === 4 ? MASKS_V4 : MASKS_V6)[prefix]!
 }
 
 /**
@@ -86,6 +98,7 @@ export function parseCidr(text: string, options: { strictNetwork?: boolean } = {
   const mask = maskOf(addr.family, prefix)
   const network = addr.value & mask
   if (options.strictNetwork && network !== addr.value) return undefined
+  if (addr.family === 4) return { family: 4, network, prefix, n: Number(network), m: Number(mask) }
   return { family: addr.family, network, prefix }
 }
 
@@ -106,6 +119,12 @@ function contiguousMaskLength(mask: number): number | undefined {
 
 export function cidrContains(cidr: Cidr, addr: IpAddress): boolean {
   if (cidr.family !== addr.family) return false
+  if (cidr.family === 4) {
+    const a = addr.n ?? Number(addr.value)
+    const m = cidr.m ?? Number(maskOf(4, cidr.prefix))
+    const net = cidr.n ?? Number(cidr.network)
+    return ((a & m) >>> 0) === net
+  }
   return (addr.value & maskOf(cidr.family, cidr.prefix)) === cidr.network
 }
 
@@ -151,7 +170,8 @@ export function ipKey(addr: IpAddress): string {
 }
 
 export function nthAddress(cidr: Cidr, n: number): IpAddress {
-  return { family: cidr.family, value: cidr.network + BigInt(n) }
+  const value = cidr.network + BigInt(n)
+  return cidr.family === 4 ? { family: 4, value, n: Number(value) } : { family: 6, value }
 }
 
 /** Link-local, loopback, multicast and the documentation/benchmark ranges matter when choosing test destinations. */

@@ -22,8 +22,8 @@ export interface Contribution {
   readonly rank?: number
   /** Slots that merge every contribution (interfaces, settings, conntrack) instead of choosing one. */
   readonly merge?: boolean
-  /** Equal fingerprints mean the same content: no duplicate warning. */
-  readonly fingerprint?: string
+  /** Equal fingerprints mean the same content: no duplicate warning. Computed only when two files meet. */
+  readonly fingerprint?: string | (() => string)
   /** Another rendering of what a higher-ranked source shows (nft's view of iptables-nft tables): never a conflict. */
   readonly sameSourceAs?: string
   apply(facts: NodeFacts, diagnostics: Diagnostic[]): void
@@ -136,7 +136,7 @@ function tableFingerprint(t: Table): string {
 
 function tablesContributions(tables: Table[], rank: number, separateBackends: boolean): Contribution[] {
   return tables.map((t) => ({
-    slot: tableSlot(t, separateBackends), rank: isIptablesNftView(t) ? rank - 10 : rank, fingerprint: tableFingerprint(t),
+    slot: tableSlot(t, separateBackends), rank: isIptablesNftView(t) ? rank - 10 : rank, fingerprint: () => tableFingerprint(t),
     ...(isIptablesNftView(t) ? { sameSourceAs: 'iptables-nft' } : {}),
     apply(facts: NodeFacts) { facts.tables.push(t) },
   }))

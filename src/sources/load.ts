@@ -87,7 +87,8 @@ export function buildState(artifacts: readonly Artifact[], readDiagnostics: read
     let chosen = list
     const oneArtifact = new Set(list.map((x) => x.artifact.name)).size === 1
     if (!merging && list.length > 1 && !oneArtifact) {
-      const distinct = new Set(list.filter((x) => !x.contribution.sameSourceAs).map((x) => x.contribution.fingerprint ?? x.artifact.name))
+      const fp = (c: Contribution) => (typeof c.fingerprint === 'function' ? c.fingerprint() : c.fingerprint)
+      const distinct = new Set(list.filter((x) => !x.contribution.sameSourceAs).map((x) => fp(x.contribution) ?? x.artifact.name))
       const sorted = [...list].sort((a, b) =>
         Number(preferred(b.artifact.name)) - Number(preferred(a.artifact.name)) || b.rank - a.rank ||
         a.artifact.name.length - b.artifact.name.length || a.artifact.name.localeCompare(b.artifact.name))
