@@ -122,7 +122,7 @@ function buildSection(s: Section, name: string, origin: TableOrigin, ctx: ParseC
       const parsed = parseListRule(l.text, columns, r, ctx)
       if (!parsed) continue
       t.noteFamily(parsed.family)
-      t.append(chain, parsed.draft)
+      t.append(chain, parsed.draft, r)
     }
   }
   if (s.footer && s.footer.count !== ruleCount) {

@@ -174,8 +174,9 @@ function applyCommand(t: TableBuilder, cmd: string, chainName: string | undefine
       // Rules come grouped by chain: the previous rule's chain is usually this one, without a map lookup.
       let chain = t.lastChain !== undefined && t.lastChain.name === chainName ? t.lastChain : t.chains.get(chainName!)
       if (!chain) {
-        // iptables-restore refuses this ("chain doesn't exist"); the rule is kept under a chain made for it.
-        ctx.sink.warn('iptables.undeclared-chain', `rule for chain ${chainName} that was not declared`, line, r.text)
+        // Built-in chains always exist (restore input need not declare them); for any other chain iptables-restore
+        // refuses the rule ("chain doesn't exist"): it is kept under a chain made for it.
+        if (!builtinHook(t.name, chainName!)) ctx.sink.warn('iptables.undeclared-chain', `rule for chain ${chainName} that was not declared`, line, r.text)
         chain = t.declare(chainName!, r)
       }
       let position = 1
@@ -187,12 +188,9 @@ function applyCommand(t: TableBuilder, cmd: string, chainName: string | undefine
       }
       const body = parseRuleWords(words, from, { sink: ctx.sink, line, text: r.text, chains: t.chains, family: t.family, jumps: t.jumps })
       t.noteFamily(body.family)
-      const c = counters ?? body.counters
-      const draft: { matches: RuleBody['matches']; target: RuleBody['target']; ref: SourceRef; counters?: RuleBody['counters']; comment?: string } = { matches: body.matches, target: body.target, ref: r }
-      if (c) draft.counters = c
-      if (body.comment !== undefined) draft.comment = body.comment
-      if (cmd === '-I' || cmd === '--insert') t.insert(chain, position, draft)
-      else t.append(chain, draft)
+      if (counters) body.counters = counters
+      if (cmd === '-I' || cmd === '--insert') t.insert(chain, position, body, r)
+      else t.append(chain, body, r)
       return
     }
     case '-N': case '--new-chain':

@@ -23,6 +23,13 @@ describe('several dumps in one file', () => {
     expect(looksLikeIptablesSave(text)).toBe(true)
   })
 
+  it('restore input may add to built-in chains it does not declare; other chains must be declared', () => {
+    const ctx = makeContext('restore.txt')
+    const [t] = parseIptablesSave('*nat\n-A POSTROUTING -j AWS-SNAT-CHAIN-0\n-A AWS-SNAT-CHAIN-0 -j RETURN\nCOMMIT\n', ctx)
+    expect(t!.chains.get('POSTROUTING')).toMatchObject({ hook: 'postrouting', priority: 100 })
+    expect(ctx.sink.items.map((d) => [d.code, d.line])).toEqual([['iptables.undeclared-chain', 3]])
+  })
+
   it('a table without COMMIT is closed with a diagnostic and kept', () => {
     const ctx = makeContext('cut.txt')
     const tables = parseIptablesSave('*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j MASQUERADE\n*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n', ctx)

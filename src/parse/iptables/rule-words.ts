@@ -89,17 +89,17 @@ function emit(m: MatchInst, x: Match): void {
 
 const ALL_ONES = 0xffffffff
 
-// Targets and matches without parameters are immutable: one object serves every rule (160k rules, fewer objects).
-const ACCEPT: Target = Object.freeze({ kind: 'accept' })
-const DROP: Target = Object.freeze({ kind: 'drop' })
-const RETURN: Target = Object.freeze({ kind: 'return' })
-const NONE: Target = Object.freeze({ kind: 'none' })
+// Targets and matches without parameters are never changed (the model is readonly): one object serves every rule.
+const ACCEPT: Target = { kind: 'accept' }
+const DROP: Target = { kind: 'drop' }
+const RETURN: Target = { kind: 'return' }
+const NONE: Target = { kind: 'none' }
 const PROTOCOL_MATCHES = new Map<string, Match>()
 function protocolMatch(protocol: string, negated: boolean): Match {
   const key = negated ? `!${protocol}` : protocol
   let m = PROTOCOL_MATCHES.get(key)
   if (!m) {
-    m = Object.freeze({ kind: 'protocol', negated, protocol })
+    m = { kind: 'protocol', negated, protocol }
     if (PROTOCOL_MATCHES.size < 512) PROTOCOL_MATCHES.set(key, m)
   }
   return m
@@ -418,6 +418,9 @@ const OPAQUE_MATCHES: Record<string, readonly string[]> = {
   addrlimit: [],
 }
 
+const MATCH_DEFS = new Map(Object.entries(MATCHES))
+const OPAQUE_MATCH_OPTIONS = new Map(Object.entries(OPAQUE_MATCHES))
+
 const OPAQUE_PREFIX: Record<string, string> = { hashlimit: '--hashlimit', rateest: '--rateest', srh: '--srh' }
 
 function recentText(s: Record<string, string | number | boolean | undefined>): string {
@@ -546,6 +549,8 @@ const TARGETS: Record<string, TargetDef> = {
 }
 
 for (const def of Object.values(TARGETS)) def.map = new Map(Object.entries(def.options ?? {}))
+// Registries as Maps: a keyed property lookup with a word sliced from the line costs a string-table probe each time.
+const TARGET_DEFS = new Map(Object.entries(TARGETS))
 
 /** Targets that neither decide the verdict nor change addresses or marks the engine follows. */
 export const PASSIVE_TARGETS = new Set([
@@ -557,7 +562,7 @@ export const PASSIVE_TARGETS = new Set([
 export const OPAQUE_TARGETS = new Set(['NFQUEUE', 'QUEUE', 'TPROXY', 'NETMAP', 'HMARK', 'SYNPROXY', 'ERROR', 'CLUSTERIP', 'DNPT', 'SNPT', 'MIRROR', 'SAME'])
 
 export function isKnownTargetName(name: string): boolean {
-  return name in TARGETS || PASSIVE_TARGETS.has(name) || OPAQUE_TARGETS.has(name)
+  return TARGET_DEFS.has(name) || PASSIVE_TARGETS.has(name) || OPAQUE_TARGETS.has(name)
 }
 
 const PROTOCOL_MODULE: Record<string, string> = { tcp: 'tcp', udp: 'udp', sctp: 'sctp', dccp: 'dccp', udplite: 'udplite', icmp: 'icmp', 'ipv6-icmp': 'icmp6' }
@@ -570,6 +575,7 @@ export class RuleWordsParser {
   private readonly matches: Match[] = []
   private target: TargetInst | undefined
   private jump: { chain: string; goto: boolean } | undefined
+  private jumpTarget: Target | undefined
   private protocol: string | undefined
   private counters: Counters | undefined
   private family: Family | undefined
@@ -714,9 +720,9 @@ export class RuleWordsParser {
 
   private loadMatch(name: string | undefined): MatchInst | undefined {
     if (name === undefined) { this.env.sink.warn('iptables.bad-value', '-m without a module name', this.env.line, this.env.text); return undefined }
-    const def = MATCHES[name]
+    const def = MATCH_DEFS.get(name)
     const inst: MatchInst = { module: name, def, start: this.i - 2, end: this.i, out: undefined, failed: false, negatedAny: false, s: undefined }
-    if (!def && !(name in OPAQUE_MATCHES)) {
+    if (!def && !OPAQUE_MATCH_OPTIONS.has(name)) {
       this.env.sink.warn('iptables.unknown-match', `match module "${name}" is not known to natlens; the rule is kept but cannot be evaluated`, this.env.line, this.env.text)
       inst.failed = true
     }
@@ -726,10 +732,14 @@ export class RuleWordsParser {
 
   private loadTarget(name: string | undefined, goto: boolean): void {
     if (name === undefined) { this.env.sink.warn('iptables.bad-value', `${goto ? '-g' : '-j'} without a name`, this.env.line, this.env.text); return }
-    if (this.target || this.jump) this.env.sink.warn('iptables.bad-value', 'rule has two targets; the last one is kept', this.env.line, this.env.text)
+    if (this.target || this.jump || this.jumpTarget) this.env.sink.warn('iptables.bad-value', 'rule has two targets; the last one is kept', this.env.line, this.env.text)
     this.target = undefined
     this.jump = undefined
+    this.jumpTarget = undefined
     if (goto) { this.jump = { chain: name, goto: true }; return }
+    // A chain jumped to before is a chain: one lookup (KUBE-MARK-MASQ is the target of 55k rules in a large dump).
+    const seen = this.env.jumps?.get(name)
+    if (seen) { this.jumpTarget = seen; return }
     const declared = this.env.chains.has(name)
     if (declared || !isKnownTargetName(name)) {
       // A chain, unless options follow that no loaded match takes: then an extension target natlens does not know.
@@ -742,7 +752,7 @@ export class RuleWordsParser {
       this.jump = { chain: name, goto: false }
       return
     }
-    const def = TARGETS[name]
+    const def = TARGET_DEFS.get(name)
     this.target = { name, def, start: this.i - 2, end: this.i, failed: false, s: undefined, ranges: undefined }
     if (OPAQUE_TARGETS.has(name)) {
       this.target.failed = true
@@ -754,7 +764,8 @@ export class RuleWordsParser {
     for (let k = this.loaded.length - 1; k >= 0; k--) {
       const m = this.loaded[k]!
       if (m.def && m.def.map!.has(opt)) return m
-      const known = OPAQUE_MATCHES[m.module]
+      if (m.def) continue
+      const known = OPAQUE_MATCH_OPTIONS.get(m.module)
       if (known && (known.includes(opt) || (OPAQUE_PREFIX[m.module] !== undefined && opt.startsWith(OPAQUE_PREFIX[m.module]!)))) return m
     }
     return undefined
@@ -773,7 +784,7 @@ export class RuleWordsParser {
     if (!m && this.protocol) {
       // `-p tcp --dport 80` without `-m tcp`: iptables loads the protocol's match by itself.
       const mod = PROTOCOL_MODULE[this.protocol]
-      const def = mod ? MATCHES[mod] : undefined
+      const def = mod ? MATCH_DEFS.get(mod) : undefined
       if (mod && def && def.map!.has(opt) && !this.loaded.some((x) => x.module === mod)) m = this.loadMatch(mod)
     }
     if (m) {
@@ -844,12 +855,13 @@ export class RuleWordsParser {
       }
     }
     let target: Target
-    if (this.jump) {
+    if (this.jumpTarget) target = this.jumpTarget
+    else if (this.jump) {
       const key = this.jump.goto ? ` ${this.jump.chain}` : this.jump.chain
       const known = this.env.jumps?.get(key)
       if (known) target = known
       else {
-        target = Object.freeze({ kind: 'jump', chain: this.jump.chain, goto: this.jump.goto })
+        target = { kind: 'jump', chain: this.jump.chain, goto: this.jump.goto }
         this.env.jumps?.set(key, target)
       }
     }

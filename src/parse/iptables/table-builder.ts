@@ -25,7 +25,6 @@ export interface RuleDraft {
   readonly target: Target
   readonly counters?: Counters
   readonly comment?: string
-  readonly ref: SourceRef
 }
 
 export const KNOWN_TABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security'])
@@ -97,14 +96,14 @@ export class TableBuilder {
     return this.chains.delete(name)
   }
 
-  append(chain: ChainDraft, draft: RuleDraft): void {
-    chain.rules.push(makeRule(this.name, chain.name, chain.rules.length + 1, draft))
+  append(chain: ChainDraft, draft: RuleDraft, ref: SourceRef): void {
+    chain.rules.push(makeRule(this.name, chain.name, chain.rules.length + 1, draft, ref))
   }
 
   /** `-I CHAIN [n]`: insert before position n (1-based, default 1). */
-  insert(chain: ChainDraft, position: number, draft: RuleDraft): void {
+  insert(chain: ChainDraft, position: number, draft: RuleDraft, ref: SourceRef): void {
     const at = Math.max(0, Math.min(chain.rules.length, position - 1))
-    chain.rules.splice(at, 0, makeRule(this.name, chain.name, at + 1, draft))
+    chain.rules.splice(at, 0, makeRule(this.name, chain.name, at + 1, draft, ref))
     chain.renumber = true
   }
 
@@ -112,15 +111,14 @@ export class TableBuilder {
     const chains = new Map<string, Chain>()
     for (const c of this.chains.values()) {
       const rules = c.renumber ? c.rules.map((r, i) => (r.index === i + 1 ? r : { ...r, index: i + 1 })) : c.rules
-      const chain: Chain = {
-        name: c.name, rules, ref: c.ref,
-        ...(c.hook ? { hook: c.hook, priority: c.priority, type: c.type } : {}),
-        ...(c.policy ? { policy: c.policy } : {}),
-        ...(c.counters ? { counters: c.counters } : {}),
-      }
+      const chain = { name: c.name, hook: c.hook, priority: c.priority, type: c.type, policy: c.policy, counters: c.counters, rules, ref: c.ref } as Chain
       chains.set(c.name, chain)
     }
+    // Jump targets are shared per chain name (RuleWordsEnv.jumps): check each name once, then find the rules.
+    let missing = false
+    for (const j of this.jumps.values()) if (j.kind === 'jump' && !chains.has(j.chain)) missing = true
     for (const c of chains.values()) {
+      if (!missing && this.jumps.size > 0) break
       for (const r of c.rules) {
         if (r.target.kind === 'jump' && !chains.has(r.target.chain)) {
           sink.warn('iptables.undeclared-chain', `${this.name} ${c.name} rule ${r.index} ${r.target.goto ? 'goes to' : 'jumps to'} chain ${r.target.chain}, which this dump does not declare`, r.ref.line, r.ref.text)
@@ -132,9 +130,7 @@ export class TableBuilder {
   }
 }
 
-function makeRule(table: string, chain: string, index: number, d: RuleDraft): Rule {
-  const rule: { -readonly [K in keyof Rule]: Rule[K] } = { table, chain, index, matches: d.matches, target: d.target, ref: d.ref }
-  if (d.counters) rule.counters = d.counters
-  if (d.comment !== undefined) rule.comment = d.comment
-  return rule
+function makeRule(table: string, chain: string, index: number, d: RuleDraft, ref: SourceRef): Rule {
+  // Every rule gets the same property order (optional ones present or undefined), so the engine sees one shape.
+  return { table, chain, index, matches: d.matches, target: d.target, counters: d.counters, comment: d.comment, ref } as Rule
 }

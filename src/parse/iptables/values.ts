@@ -241,8 +241,12 @@ export function parseListCounter(text: string): bigint | undefined {
   return BigInt(digits) * scale
 }
 
+/** `[0:0]`, by far the most common counters (every user chain), as one shared value: the model is readonly. */
+const ZERO_COUNTERS = { packets: 0n, bytes: 0n }
+
 /** `[12:720]` → counters. */
 export function parseBracketCounters(text: string): { packets: bigint; bytes: bigint } | undefined {
+  if (text === '[0:0]') return ZERO_COUNTERS
   if (text.length < 5 || text.charCodeAt(0) !== 91 || text.charCodeAt(text.length - 1) !== 93) return undefined
   const colon = text.indexOf(':')
   if (colon < 0) return undefined
