@@ -1,0 +1,52 @@
+// Names the VPC CNI, the egress plugin and kube-proxy compute, computed the same way so the lab's node looks real.
+import { createHash } from 'node:crypto'
+
+/** Host veth of a pod: `<prefix>` + first 11 hex of sha1("<namespace>.<podname>") (VPC CNI pkg/networkutils/names.go). */
+export function hostVethName(prefix: string, namespace: string, pod: string): string {
+  return prefix + createHash('sha1').update(`${namespace}.${pod}`).digest('hex').slice(0, 11)
+}
+
+/** `CNI-E4-` + first 21 hex of sha512("aws-cni" + containerID) (containernetworking/plugins utils.FormatChainName). */
+export function egressV4Chain(containerId: string): string {
+  return 'CNI-E4-' + createHash('sha512').update('aws-cni' + containerId).digest('hex').slice(0, 21)
+}
+
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
+
+function base32(bytes: Buffer): string {
+  let out = ''
+  let bits = 0
+  let value = 0
+  for (const byte of bytes) {
+    value = (value << 8) | byte
+    bits += 8
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31]
+      bits -= 5
+    }
+    value &= (1 << bits) - 1
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31]
+  return out
+}
+
+/** kube-proxy `portProtoHash`: base32(sha256(servicePortName + protocol))[:16], shared by KUBE-SVC/SVL/EXT/FW. */
+export function serviceChainHash(servicePortName: string, protocol: string): string {
+  return base32(createHash('sha256').update(servicePortName + protocol).digest()).slice(0, 16)
+}
+
+/** kube-proxy `servicePortEndpointChainName`: KUBE-SEP- + base32(sha256(spn + proto + "ip:port"))[:16]. */
+export function endpointChainName(servicePortName: string, protocol: string, endpoint: string): string {
+  return 'KUBE-SEP-' + base32(createHash('sha256').update(servicePortName + protocol + endpoint).digest()).slice(0, 16)
+}
+
+/** A stable, locally administered unicast MAC for a lab interface, so fixtures do not change from run to run. */
+export function labMac(seed: string): string {
+  const h = createHash('sha1').update(seed).digest()
+  return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':')
+}
+
+/** An 8-hex random-looking name like the egress plugin's `veth<8 hex>` (ip.SetupVeth), stable per seed. */
+export function egressVethName(seed: string): string {
+  return 'veth' + createHash('sha1').update(seed).digest('hex').slice(0, 8)
+}

@@ -1,0 +1,289 @@
+// The netfilter rules each scenario programs, written as iptables-save / nft text exactly as
+// ../shared/docs/vpc-cni.md (per CNI era) and ../shared/docs/kube-proxy.md (iptables-save form) give them.
+import { endpointChainName, serviceChainHash } from './names.js'
+
+export type CniEra =
+  /** ≤ v1.2: one bare POSTROUTING SNAT rule, `1024: not to VPC lookup main` (vpc-cni.md §2.2, §9). */
+  | 'v1.2'
+  /** v1.6.0 – v1.12.0: numbered AWS-SNAT-CHAIN-0..N / AWS-CONNMARK-CHAIN-0..N, connmark jump with `-m state --state NEW` (§2.2, §2.3). */
+  | 'v1.12.0'
+  /** v1.20 – v1.22: single chains with RETURN rules, `32765: from <ENI IP>` rules (§2.1, §2.3, §4.1). */
+  | 'v1.20'
+  /** v1.23 on an nf_tables host: SNAT chain and mangle in iptables-nft, connmark in `table ip aws-cni` (§2.4). */
+  | 'v1.23-nft'
+
+export type RandomizeSnat = 'prng' | 'hashrandom' | 'none'
+
+export interface CniRuleConfig {
+  readonly era: CniEra
+  readonly nodeIp: string
+  readonly primaryInterface: string
+  readonly vpcCidrs: readonly string[]
+  readonly excludeCidrs: readonly string[]
+  readonly externalSnat: boolean
+  readonly randomizeSnat: RandomizeSnat
+  /** The `-i eni+` jump to AWS-CONNMARK-CHAIN-0 is missing (connmark chain not reached: the classic failure). */
+  readonly connmarkJumpMissing?: boolean
+}
+
+/** One iptables table being written: chains in declaration order, rules in order per chain. */
+export class TableText {
+  private readonly chains = new Map<string, string>()
+  private readonly rules = new Map<string, string[]>()
+
+  constructor(readonly name: 'nat' | 'mangle' | 'filter', builtins: readonly string[]) {
+    for (const c of builtins) this.chains.set(c, 'ACCEPT')
+  }
+
+  declare(chain: string): this {
+    if (!this.chains.has(chain)) this.chains.set(chain, '-')
+    return this
+  }
+
+  /** Appends `-A <chain> <spec>`. */
+  append(chain: string, spec: string): this {
+    this.declare(chain)
+    const list = this.rules.get(chain) ?? []
+    list.push(`-A ${chain} ${spec}`)
+    this.rules.set(chain, list)
+    return this
+  }
+
+  /** Inserts at position 1, as `iptables -I` does (kube-proxy's jumps, the CNI's RETURN rules, hand-written rules). */
+  insert(chain: string, spec: string): this {
+    this.declare(chain)
+    const list = this.rules.get(chain) ?? []
+    list.unshift(`-A ${chain} ${spec}`)
+    this.rules.set(chain, list)
+    return this
+  }
+
+  get empty(): boolean {
+    return [...this.chains.values()].every((p) => p === 'ACCEPT') && this.rules.size === 0
+  }
+
+  /** iptables-restore input in iptables-save layout (built-in chains first, then user chains by name), so the
+   * programmed text reads like the dumps the docs show. */
+  render(): string {
+    const out = [`*${this.name}`]
+    const builtins = [...this.chains].filter(([, p]) => p !== '-').map(([c]) => c)
+    const order = [...builtins, ...[...this.chains.keys()].filter((c) => !builtins.includes(c)).sort()]
+    for (const chain of order) out.push(`:${chain} ${this.chains.get(chain)} [0:0]`)
+    for (const chain of order) out.push(...(this.rules.get(chain) ?? []))
+    out.push('COMMIT')
+    return out.join('\n') + '\n'
+  }
+}
+
+export interface IptablesProgram {
+  nat: TableText
+  mangle: TableText
+  filter: TableText
+}
+
+export function emptyProgram(): IptablesProgram {
+  return {
+    nat: new TableText('nat', ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING']),
+    mangle: new TableText('mangle', ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']),
+    filter: new TableText('filter', ['INPUT', 'FORWARD', 'OUTPUT']),
+  }
+}
+
+export function renderProgram(p: IptablesProgram): string {
+  return [p.mangle, p.nat, p.filter].filter((t) => !t.empty).map((t) => t.render()).join('')
+}
+
+function randomFlag(r: RandomizeSnat): string {
+  return r === 'prng' ? ' --random-fully' : r === 'hashrandom' ? ' --random' : ''
+}
+
+/**
+ * kube-proxy's static nat chains (iptables mode, EKS: no local-traffic detector), in iptables-save form (kube-proxy.md §1.2–1.3).
+ * The jumps are inserted at position 1, so they come before the CNI's rules in PREROUTING and POSTROUTING.
+ */
+export function addKubeProxyBase(p: IptablesProgram): void {
+  const nat = p.nat
+  for (const c of ['KUBE-KUBELET-CANARY', 'KUBE-MARK-MASQ', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-PROXY-CANARY', 'KUBE-SERVICES']) nat.declare(c)
+  nat.insert('PREROUTING', '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES')
+  nat.insert('OUTPUT', '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES')
+  nat.insert('POSTROUTING', '-m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING')
+  nat.append('KUBE-MARK-MASQ', '-j MARK --set-xmark 0x4000/0x4000')
+  nat.append('KUBE-POSTROUTING', '-m mark ! --mark 0x4000/0x4000 -j RETURN')
+  nat.append('KUBE-POSTROUTING', '-j MARK --set-xmark 0x4000/0x0')
+  nat.append('KUBE-POSTROUTING', '-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully')
+  for (const t of [p.mangle, p.filter]) { t.declare('KUBE-KUBELET-CANARY'); t.declare('KUBE-PROXY-CANARY') }
+}
+
+/** kube-proxy's "must be the last rule" NodePort dispatch; added after every service rule. */
+export function addKubeProxyNodePortTail(p: IptablesProgram, family: 4 | 6 = 4): void {
+  // IPv6 never has localhost NodePorts (kube-proxy.md §1.3 variants).
+  const notLoopback = family === 6 ? ' ! -d ::1/128' : ''
+  p.nat.append('KUBE-SERVICES', `-m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL${notLoopback} -j KUBE-NODEPORTS`)
+}
+
+export interface ServiceSpec {
+  /** `<ns>/<name>:<port name>` */
+  readonly name: string
+  readonly clusterIp: string
+  readonly port: number
+  readonly targetPort: number
+  readonly nodePort?: number
+  readonly loadBalancerIp?: string
+  readonly externalTrafficPolicy?: 'Cluster' | 'Local'
+  readonly endpoints: readonly { readonly ip: string; readonly local: boolean }[]
+}
+
+const probability = (n: number, i: number): string => {
+  // The kernel stores round(p·2^31) and iptables-save prints it with %.11f (kube-proxy.md §1.9).
+  const stored = Math.round((1 / (n - i)) * 2 ** 31)
+  return (stored / 2 ** 31).toFixed(11)
+}
+
+/** One TCP service port in kube-proxy's iptables-save form (kube-proxy.md §1.4; EKS has no masquerade rule in KUBE-SVC). */
+export function addService(p: IptablesProgram, svc: ServiceSpec): void {
+  const nat = p.nat
+  const h = serviceChainHash(svc.name, 'tcp')
+  const svcChain = `KUBE-SVC-${h}`
+  // Endpoints are written in lexicographic "ip:port" order.
+  const eps = [...svc.endpoints].map((e) => ({ ...e, ep: `${e.ip}:${svc.targetPort}` })).sort((a, b) => (a.ep < b.ep ? -1 : a.ep > b.ep ? 1 : 0))
+  const sep = (ep: string) => endpointChainName(svc.name, 'tcp', ep)
+  const dispatch = (chain: string, list: typeof eps) => {
+    list.forEach((e, i) => {
+      const stat = i < list.length - 1 ? ` -m statistic --mode random --probability ${probability(list.length, i)}` : ''
+      nat.append(chain, `-m comment --comment "${svc.name} -> ${e.ep}"${stat} -j ${sep(e.ep)}`)
+    })
+  }
+  nat.append('KUBE-SERVICES', `-d ${svc.clusterIp}/32 -p tcp -m comment --comment "${svc.name} cluster IP" -m tcp --dport ${svc.port} -j ${svcChain}`)
+  dispatch(svcChain, eps)
+  for (const e of eps) {
+    nat.append(sep(e.ep), `-s ${e.ip}/32 -m comment --comment "${svc.name}" -j KUBE-MARK-MASQ`)
+    nat.append(sep(e.ep), `-p tcp -m comment --comment "${svc.name}" -m tcp -j DNAT --to-destination ${e.ep}`)
+  }
+  if (svc.nodePort === undefined && svc.loadBalancerIp === undefined) return
+  const ext = `KUBE-EXT-${h}`
+  if (svc.loadBalancerIp) nat.append('KUBE-SERVICES', `-d ${svc.loadBalancerIp}/32 -p tcp -m comment --comment "${svc.name} loadbalancer IP" -m tcp --dport ${svc.port} -j ${ext}`)
+  if (svc.nodePort !== undefined) nat.append('KUBE-NODEPORTS', `-p tcp -m comment --comment "${svc.name}" -m tcp --dport ${svc.nodePort} -j ${ext}`)
+  if ((svc.externalTrafficPolicy ?? 'Cluster') === 'Cluster') {
+    nat.append(ext, `-m comment --comment "masquerade traffic for ${svc.name} external destinations" -j KUBE-MARK-MASQ`)
+    nat.append(ext, `-j ${svcChain}`)
+    return
+  }
+  // externalTrafficPolicy=Local without a local-traffic detector (EKS): no "pod traffic" short-circuit.
+  nat.append(ext, `-m comment --comment "masquerade LOCAL traffic for ${svc.name} external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`)
+  nat.append(ext, `-m comment --comment "route LOCAL traffic for ${svc.name} external destinations" -m addrtype --src-type LOCAL -j ${svcChain}`)
+  const local = eps.filter((e) => e.local)
+  if (local.length > 0) {
+    const svl = `KUBE-SVL-${h}`
+    nat.append(ext, `-j ${svl}`)
+    dispatch(svl, local)
+  }
+}
+
+/** kube-proxy's filter-table forwarding rules (kube-proxy.md §1.3), without the nfacct match. */
+export function addKubeProxyForward(p: IptablesProgram): void {
+  const f = p.filter
+  f.declare('KUBE-FORWARD')
+  f.append('FORWARD', '-m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD')
+  f.append('KUBE-FORWARD', '-m conntrack --ctstate INVALID -j DROP')
+  f.append('KUBE-FORWARD', '-m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT')
+  f.append('KUBE-FORWARD', '-m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT')
+}
+
+/** The VPC CNI's IPv4 nat and mangle rules for one era (vpc-cni.md §2, §3). Returns the nft ruleset for v1.23-nft. */
+export function addVpcCni(p: IptablesProgram, cfg: CniRuleConfig): { nft: string | null } {
+  const { nat, mangle } = p
+  const flag = randomFlag(cfg.randomizeSnat)
+  const snatTarget = `-j SNAT --to-source ${cfg.nodeIp}${flag}`
+
+  // mangle (§3): NodePort return path. v1.2 has the first two rules, the vlan+ rule is v1.7.0+.
+  mangle.append('PREROUTING', `-i ${cfg.primaryInterface} -m comment --comment "AWS, primary ENI" -m addrtype --dst-type LOCAL --limit-iface-in -j CONNMARK --set-xmark 0x80/0x80`)
+  mangle.append('PREROUTING', '-i eni+ -m comment --comment "AWS, primary ENI" -j CONNMARK --restore-mark --nfmask 0x80 --ctmask 0x80')
+  if (cfg.era !== 'v1.2') mangle.append('PREROUTING', '-i vlan+ -m comment --comment "AWS, primary ENI" -j CONNMARK --restore-mark --nfmask 0x80 --ctmask 0x80')
+
+  if (cfg.era === 'v1.2') {
+    // §2.2: one VPC CIDR, no chain, no randomisation option yet (v1.4.0).
+    if (!cfg.externalSnat) nat.append('POSTROUTING', `! -d ${cfg.vpcCidrs[0]} -m comment --comment "AWS, SNAT" -m addrtype ! --dst-type LOCAL -j SNAT --to-source ${cfg.nodeIp}`)
+    return { nft: null }
+  }
+
+  const cidrs = [...cfg.vpcCidrs.map((c) => ({ cidr: c, excluded: false })), ...cfg.excludeCidrs.map((c) => ({ cidr: c, excluded: true }))]
+
+  if (cfg.era === 'v1.12.0') {
+    // §2.2 / §2.3 numbered chains: one hop per CIDR; a destination inside any CIDR falls off a chain's end (no SNAT, no mark).
+    const n = cidrs.length
+    for (let i = 0; i <= n; i++) { nat.declare(`AWS-CONNMARK-CHAIN-${i}`) }
+    for (let i = 0; i <= n; i++) { nat.declare(`AWS-SNAT-CHAIN-${i}`) }
+    if (cfg.externalSnat) return { nft: null }
+    nat.append('PREROUTING', '-i eni+ -m comment --comment "AWS, outbound connections" -m state --state NEW -j AWS-CONNMARK-CHAIN-0')
+    nat.append('PREROUTING', '-m comment --comment "AWS, CONNMARK" -j CONNMARK --restore-mark --nfmask 0x80 --ctmask 0x80')
+    nat.append('POSTROUTING', '-m comment --comment "AWS SNAT CHAIN" -j AWS-SNAT-CHAIN-0')
+    cidrs.forEach((c, i) => {
+      nat.append(`AWS-CONNMARK-CHAIN-${i}`, `! -d ${c.cidr} -m comment --comment "AWS CONNMARK CHAIN, ${c.excluded ? 'EXCLUDED CIDR' : 'VPC CIDR'}" -j AWS-CONNMARK-CHAIN-${i + 1}`)
+      nat.append(`AWS-SNAT-CHAIN-${i}`, `! -d ${c.cidr} -m comment --comment "AWS SNAT CHAIN${c.excluded ? ' EXCLUSION' : ''}" -j AWS-SNAT-CHAIN-${i + 1}`)
+    })
+    nat.append(`AWS-CONNMARK-CHAIN-${n}`, '-m comment --comment "AWS, CONNMARK" -j CONNMARK --set-xmark 0x80/0x80')
+    nat.append(`AWS-SNAT-CHAIN-${n}`, `! -o vlan+ -m comment --comment "AWS, SNAT" -m addrtype ! --dst-type LOCAL ${snatTarget}`)
+    return { nft: null }
+  }
+
+  // v1.16.1+ single SNAT chain (§2.1): RETURN rules inserted at position 1, so the list ends up reversed.
+  nat.declare('AWS-SNAT-CHAIN-0')
+  if (cfg.era === 'v1.20') nat.declare('AWS-CONNMARK-CHAIN-0')
+  if (cfg.externalSnat) {
+    // §2.3 / SCENARIO externalsnat-true: chains declared and empty, no jumps.
+    return { nft: null }
+  }
+  nat.append('POSTROUTING', '-m comment --comment "AWS SNAT CHAIN" -j AWS-SNAT-CHAIN-0')
+  for (const c of cidrs) nat.insert('AWS-SNAT-CHAIN-0', `-d ${c.cidr} -m comment --comment "${c.excluded ? 'AWS SNAT CHAIN EXCLUSION' : 'AWS SNAT CHAIN'}" -j RETURN`)
+  nat.append('AWS-SNAT-CHAIN-0', `! -o vlan+ -m comment --comment "AWS, SNAT" -m addrtype ! --dst-type LOCAL ${snatTarget}`)
+
+  if (cfg.era === 'v1.20') {
+    if (!cfg.connmarkJumpMissing) nat.append('PREROUTING', '-i eni+ -m comment --comment "AWS, outbound connections" -j AWS-CONNMARK-CHAIN-0')
+    nat.append('PREROUTING', '-m comment --comment "AWS, CONNMARK" -j CONNMARK --restore-mark --nfmask 0x80 --ctmask 0x80')
+    for (const c of cidrs) nat.insert('AWS-CONNMARK-CHAIN-0', `-d ${c.cidr} -m comment --comment "AWS CONNMARK CHAIN, ${c.excluded ? 'EXCLUDED CIDR' : 'VPC CIDR'}" -j RETURN`)
+    nat.append('AWS-CONNMARK-CHAIN-0', '-m comment --comment "AWS, CONNMARK" -j CONNMARK --set-xmark 0x80/0x80')
+    return { nft: null }
+  }
+
+  // v1.23 on an nf_tables host (§2.4): native nftables connmark at priority -90 (after kube-proxy's dstnat), RETURNs prepended.
+  const returns = [...cidrs].reverse().map((c) => `\t\tcounter ip daddr ${c.cidr} return`)
+  const nft = [
+    'table ip aws-cni {',
+    '\tchain nat-prerouting {',
+    '\t\ttype nat hook prerouting priority -90; policy accept;',
+    '\t\tfib daddr type local return',
+    '\t\tiifname "eni*" counter jump snat-mark',
+    '\t\tcounter meta mark set ct mark & 0x80',
+    '\t}',
+    '\tchain snat-mark {',
+    ...returns,
+    '\t\tcounter ct mark set ct mark | 0x80',
+    '\t}',
+    '}',
+  ].join('\n') + '\n'
+  return { nft }
+}
+
+/** The egress plugin's per-pod chain for IPv4 egress of an IPv6 pod (vpc-cni.md §6.2) and the node-local block (§3b). */
+export function addEgressV4(p: IptablesProgram, pods: readonly { readonly v4: string; readonly chain: string; readonly containerId: string }[], nodeIp: string, r: RandomizeSnat): void {
+  for (const pod of pods) {
+    const comment = `-m comment --comment "name: \\"aws-cni\\" id: \\"${pod.containerId}\\""`
+    p.nat.declare(pod.chain)
+    p.nat.append('POSTROUTING', `-s ${pod.v4}/32 ${comment} -j ${pod.chain}`)
+    p.nat.append(pod.chain, `-d 224.0.0.0/4 ${comment} -j ACCEPT`)
+    p.nat.append(pod.chain, `${comment} -j SNAT --to-source ${nodeIp}${randomFlag(r)}`)
+  }
+  p.filter.insert('FORWARD', '-d 169.254.172.0/22 -m conntrack --ctstate NEW -m comment --comment "Block Node Local Pod access via IPv4" -j REJECT --reject-with icmp-port-unreachable')
+}
+
+/**
+ * A Calico-like outgoing NAT chain (another CNI's rules on the same node). Calico matches its IP pools with ipsets; the
+ * lab has no ipset tool, so the pool is written as -s/! -d CIDRs. Calico inserts its POSTROUTING jump at position 1.
+ */
+export function addCalicoLike(p: IptablesProgram, poolCidr: string): void {
+  const nat = p.nat
+  nat.declare('cali-POSTROUTING').declare('cali-nat-outgoing')
+  nat.insert('POSTROUTING', '-m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING')
+  nat.append('cali-POSTROUTING', '-m comment --comment "cali:nYKhEzDlr11Jccal" -j cali-nat-outgoing')
+  nat.append('cali-nat-outgoing', `-s ${poolCidr} ! -d ${poolCidr} -m comment --comment "cali:flqWnvo8yq4ULQLa" -j MASQUERADE --random-fully`)
+}
