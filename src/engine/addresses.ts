@@ -3,6 +3,7 @@
 import { cidrContains, isMulticast, type Family, type IpAddress } from '../model/ip.js'
 import type { AddrType } from '../model/netfilter.js'
 import type { NodeState } from '../model/node-state.js'
+import type { NetInterface } from '../model/interfaces.js'
 
 export class AddressBook {
   /** address key → devices that hold it */
@@ -81,14 +82,48 @@ export class AddressBook {
    */
   preferredSource(dev: string, family: Family, gateway?: IpAddress): IpAddress | undefined {
     const iface = this.state.interfaces.find((i) => i.name === dev)
-    if (!iface) return undefined
-    const candidates = iface.addresses.filter((a) => a.address.family === family && !a.secondary && (a.scope === undefined || a.scope === 'global'))
+    const own = iface ? this.globalAddresses(iface.addresses, family) : this.localTableAddresses(dev, family).map((address) => ({ address, prefix: family === 4 ? 32 : 128 }))
     if (gateway) {
-      const inSubnet = candidates.find((a) => cidrContains({ family, network: maskNetwork(a.address, a.prefix), prefix: a.prefix }, gateway))
+      const inSubnet = own.find((a) => cidrContains({ family, network: maskNetwork(a.address, a.prefix), prefix: a.prefix }, gateway))
       if (inSubnet) return inSubnet.address
     }
-    return candidates[0]?.address ?? iface.addresses.find((a) => a.address.family === family)?.address
+    if (own[0]) return own[0].address
+    // A device without an address of its own (a pod's host veth): inet_select_addr takes the first address of
+    // universe scope on any device, in ifindex order.
+    const byIndex = [...this.state.interfaces].sort((a, b) => (a.ifindex ?? 1e9) - (b.ifindex ?? 1e9))
+    for (const i of byIndex) {
+      const g = this.globalAddresses(i.addresses, family)[0]
+      if (g) return g.address
+    }
+    if (byIndex.length === 0) {
+      // No interface listing: the local table's addresses, primary interface first.
+      const primary = this.state.derived.primaryInterface
+      const fromPrimary = primary ? this.localTableAddresses(primary, family)[0] : undefined
+      return fromPrimary ?? this.localTableAddresses(undefined, family)[0]
+    }
+    return undefined
   }
+
+  private globalAddresses(addrs: NetInterface['addresses'], family: Family): { address: IpAddress; prefix: number }[] {
+    return addrs.filter((a) => a.address.family === family && !a.secondary && (a.scope === undefined || a.scope === 'global') && !isLoopbackOrLinkLocal(a.address))
+  }
+
+  /** Addresses known from `local … dev D` routes in the local table (when `ip addr` was not collected). */
+  private localTableAddresses(dev: string | undefined, family: Family): IpAddress[] {
+    const out: IpAddress[] = []
+    for (const r of this.state.routes) {
+      if (r.table !== 'local' || r.type !== 'local' || r.family !== family || r.dst.prefix !== (family === 4 ? 32 : 128)) continue
+      if (dev !== undefined && r.dev !== dev) continue
+      const a: IpAddress = family === 4 ? { family, value: r.dst.network, n: Number(r.dst.network) } : { family, value: r.dst.network }
+      if (!isLoopbackOrLinkLocal(a)) out.push(a)
+    }
+    return out
+  }
+}
+
+function isLoopbackOrLinkLocal(a: IpAddress): boolean {
+  if (a.family === 4) return (a.value >> 24n) === 127n || (a.value >> 16n) === 0xa9fen
+  return a.value === 1n || (a.value >> 118n) === 0x3fan
 }
 
 function maskNetwork(addr: IpAddress, prefix: number): bigint {

@@ -2,6 +2,7 @@
 // and says whether it was SNATed, to which source, out of which interface, and which rule decided.
 import { formatIp, sameIp, type IpAddress } from '../model/ip.js'
 import type { NodeState, Pod } from '../model/node-state.js'
+import type { ConntrackEntry } from '../model/conntrack.js'
 import type { Flow, FlowOrigin } from '../model/flow.js'
 import type { Decision, Explanation, Step, Trace, Verdict } from '../model/trace.js'
 import type { Hook, Match, Rule, Table } from '../model/netfilter.js'
@@ -44,6 +45,8 @@ export function explain(state: NodeState, flow: Flow, options: ExplainOptions = 
   const { origin, iif, notes } = placeFlow(engine, flow)
   const placed: Flow = { ...flow, origin, ...(iif ? { iif } : {}) }
   const max = options.maxBranches ?? 64
+  const conn = placed.origin === 'reply' ? findReplyEntry(state, placed) : undefined
+  const walkOptions: WalkOptions = { ...options, ...(conn ? { conn } : {}), ...(conn?.mark !== undefined && options.ctmark === undefined ? { ctmark: conn.mark } : {}) }
   const traces: Trace[] = []
   const queue: number[][] = [[]]
   let truncated = false
@@ -51,7 +54,7 @@ export function explain(state: NodeState, flow: Flow, options: ExplainOptions = 
     if (traces.length >= max) { truncated = true; break }
     const script = queue.shift()!
     const choices = new ChoiceScript(script)
-    const trace = walk(engine, placed, choices, options)
+    const trace = walk(engine, placed, choices, walkOptions)
     traces.push(trace)
     const taken = choices.taken
     for (let j = script.length; j < choices.points.length; j++) {
@@ -63,6 +66,7 @@ export function explain(state: NodeState, flow: Flow, options: ExplainOptions = 
   const possible = traces.filter((t) => t.probability > 0)
   const branches = (possible.length ? possible : traces).sort((a, b) => b.probability - a.probability)
   const warnings = [...notes]
+  if (placed.origin === 'reply' && !conn) warnings.push(`no conntrack entry in the bundle has this reply tuple: natlens cannot undo the connection's NAT${options.ctmark === undefined ? ' and assumed connmark 0 (give --ctmark)' : ''}`)
   if (truncated) warnings.push(`more than ${max} alternative paths; natlens explored the first ${max}`)
   return { flow: placed, trace: branches[0]!, branches, warnings }
 }
@@ -93,7 +97,18 @@ function placeFlow(engine: Engine, flow: Flow): { origin: FlowOrigin; iif?: stri
   return { origin, ...(iif ? { iif } : {}), notes }
 }
 
-function walk(engine: Engine, flow: Flow, choices: ChoiceScript, options: ExplainOptions): Trace {
+interface WalkOptions extends ExplainOptions {
+  /** The conntrack entry of the connection a reply belongs to. */
+  readonly conn?: ConntrackEntry
+}
+
+/** The connection a reply packet belongs to: the entry whose reply tuple is the packet. */
+function findReplyEntry(state: NodeState, flow: Flow): ConntrackEntry | undefined {
+  return state.conntrack.find((e) => e.proto === flow.proto && sameIp(e.reply.src, flow.src) && sameIp(e.reply.dst, flow.dst) &&
+    (flow.sport === null || e.reply.sport === flow.sport) && (flow.dport === null || e.reply.dport === flow.dport))
+}
+
+function walk(engine: Engine, flow: Flow, choices: ChoiceScript, options: WalkOptions): Trace {
   const { state, netfilter, router, addresses } = engine
   const family = flow.src.family
   const firstPacket = flow.origin !== 'reply'
@@ -110,8 +125,25 @@ function walk(engine: Engine, flow: Flow, choices: ChoiceScript, options: Explai
     masqueradeSource: (oif) => addresses.preferredSource(oif, family, gateway),
   }
   if (!firstPacket) steps.push({ kind: 'conntrack', changes: [], summary: 'a later packet of an established connection: the nat table is not consulted, conntrack keeps the first packet\'s translation' })
+  const conn = options.conn
+  if (conn && !sameIp(conn.orig.src, conn.reply.dst)) {
+    // The connection was SNATed: conntrack gives the reply its original destination back before routing.
+    const changes = [{ field: 'dst' as const, before: formatIp(pkt.dst), after: formatIp(conn.orig.src) }]
+    pkt.dst = conn.orig.src
+    if (conn.orig.sport !== null && pkt.dport !== null) pkt.dport = conn.orig.sport
+    steps.push({ kind: 'conntrack', changes, ref: conn.ref, summary: `conntrack: reply to a SNATed connection, destination back to ${formatIp(conn.orig.src)}` })
+  }
 
-  const finish = (verdict: Verdict, egress: string | null): Trace => makeTrace(engine, flow, pkt, ctx, verdict, egress)
+  const finish = (verdict: Verdict, egress: string | null): Trace => {
+    if (conn && (verdict === 'forwarded' || verdict === 'delivered') && !sameIp(conn.orig.dst, conn.reply.src)) {
+      // The connection was DNATed (a Service, NodePort): the reply leaves with the address the client sent to.
+      const changes = [{ field: 'src' as const, before: formatIp(pkt.src), after: formatIp(conn.orig.dst) }]
+      pkt.src = conn.orig.dst
+      if (conn.orig.dport !== null && pkt.sport !== null) pkt.sport = conn.orig.dport
+      steps.push({ kind: 'conntrack', changes, ref: conn.ref, summary: `conntrack: reply of a DNATed connection leaves as ${formatIp(conn.orig.dst)}` })
+    }
+    return makeTrace(engine, flow, pkt, ctx, verdict, egress)
+  }
   const route = (iif: string): RouteResult => {
     const r = router.decide({ family, src: pkt.src, dst: pkt.dst, iif, mark: pkt.mark, proto: pkt.proto, sport: pkt.sport, dport: pkt.dport }, steps)
     if (r.kind === 'unicast') { pkt.oif = r.dev; gateway = r.gateway }

@@ -31,7 +31,7 @@ export type Step =
   /** The route chosen in a table. */
   | (StepBase & { readonly kind: 'route'; readonly table: string; readonly route: Route; readonly egress?: string; readonly gateway?: IpAddress })
   /** The nat table is skipped for a packet that is not the first of its connection, or conntrack reversed a NAT. */
-  | (StepBase & { readonly kind: 'conntrack'; readonly changes: readonly FlowDiff[] })
+  | (StepBase & { readonly kind: 'conntrack'; readonly changes: readonly FlowDiff[]; readonly ref?: SourceRef })
   /** The engine met something it does not model; the verdict becomes insufficient-info. */
   | (StepBase & { readonly kind: 'indeterminate'; readonly reason: string; readonly ref?: SourceRef })
 

@@ -30,7 +30,8 @@ export function renderExplanation(v: VerdictJson, options: { steps?: boolean } =
 export function renderVerdictTable(rows: { label?: string; verdict: VerdictJson }[]): string {
   const t = makeTable(['flow', 'SNAT', 'leaves as', 'egress', 'decided by'])
   for (const { label, verdict: v } of rows) {
-    const flow = label ?? `${v.flow.src} → ${v.flow.dst}${v.flow.dport !== null ? `:${v.flow.dport}` : ''}`
+    const dnat = v.destinationAfter && v.destinationAfter !== v.flow.dst ? `\n  DNAT → ${v.branches.length > 1 ? v.branches.map((b) => b.destinationAfter).join(' | ') : v.destinationAfter}` : ''
+    const flow = (label ?? `${v.flow.src} → ${v.flow.dst}${v.flow.dport !== null ? `:${v.flow.dport}` : ''}`) + dnat
     t.push([flow, v.snat === null ? '?' : v.snat ? 'yes' : 'no', v.sourceAfter ?? '?', v.egressInterface ?? v.verdict,
       v.decidedBy ? `${v.owner ?? ''} ${v.decidedBy.file}:${v.decidedBy.line}` : v.reason.replace(/^.*?: /, '').slice(0, 60)])
   }

@@ -24,7 +24,9 @@ export function snatOf(trace: Trace, state: NodeState): boolean | null {
   const fam = trace.flow.src.family
   const hasNat = state.tables.some((t) => (t.family === (fam === 4 ? 'ip' : 'ip6') || t.family === 'inet') && (t.name === 'nat' || [...t.chains.values()].some((c) => c.type === 'nat')))
   if (!hasNat) return null
-  return trace.steps.some((s) => s.kind === 'nat' && (s.nat === 'snat' || s.nat === 'masquerade')) && trace.finalFlow.src.value !== trace.flow.src.value
+  // A reply's source is rewritten by conntrack undoing the connection's DNAT; that counts as translated too.
+  const translated = trace.steps.some((s) => (s.kind === 'nat' && (s.nat === 'snat' || s.nat === 'masquerade')) || (s.kind === 'conntrack' && s.changes.some((c) => c.field === 'src')))
+  return translated && trace.finalFlow.src.value !== trace.flow.src.value
 }
 
 export function reasonFor(trace: Trace, state: NodeState): string {
@@ -49,6 +51,10 @@ export function reasonFor(trace: Trace, state: NodeState): string {
   const ownerText = owner && owner !== 'unknown' ? `${owner}'s` : 'a hand-written'
   if (trace.verdict === 'delivered') {
     return `The packet from ${src} to ${dst}${dnat} is delivered on this node${snat ? `, with its source translated to ${formatIp(trace.finalFlow.src)}` : ''}.`
+  }
+  const undo = trace.steps.find((s) => s.kind === 'conntrack' && s.changes.some((c) => c.field === 'src'))
+  if (snat && undo && undo.kind === 'conntrack' && !trace.decisive) {
+    return `${src} leaves as ${formatIp(trace.finalFlow.src)}: a reply of a DNATed connection, so conntrack gives it the address the client connected to${undo.ref ? ` (${at(undo.ref)})` : ''}${out}.`
   }
   if (snat === null) {
     return `${src} → ${dst}${dnat}${out}; whether the source is translated is unknown: ${trace.undecidedReason ?? 'no nat table in the bundle'}.`

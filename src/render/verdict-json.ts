@@ -66,7 +66,7 @@ export function stepJson(s: Step): StepJson {
     case 'route':
       return { kind: s.kind, summary: s.summary, table: s.table, evidence: evidence(s.route.ref) }
     case 'conntrack':
-      return { kind: s.kind, summary: s.summary, ...(s.changes.length ? { changes: [...s.changes] } : {}) }
+      return { kind: s.kind, summary: s.summary, ...(s.ref ? { evidence: evidence(s.ref) } : {}), ...(s.changes.length ? { changes: [...s.changes] } : {}) }
     case 'indeterminate':
       return { kind: s.kind, summary: s.summary, ...(s.ref ? { evidence: evidence(s.ref) } : {}) }
     default:

@@ -10,7 +10,7 @@ import { createGzip } from 'node:zlib'
 import { createWriteStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
 import tarStream from 'tar-stream'
-import Ajv from 'ajv'
+import AjvModule from 'ajv'
 import { REPO } from '../helpers.js'
 import { COMMANDS } from '../../src/commands/index.js'
 
@@ -28,7 +28,8 @@ async function natlens(args: string[], cwd = REPO): Promise<{ code: number; stdo
 }
 
 async function schema(name: string) {
-  const ajv = new Ajv({ allErrors: true, strict: false })
+  const Ajv = (AjvModule as unknown as { default: typeof AjvModule }).default ?? AjvModule
+  const ajv = new (Ajv as unknown as new (o: object) => { compile: (s: object) => ((d: unknown) => boolean) & { errors?: unknown } })({ allErrors: true, strict: false })
   return ajv.compile(JSON.parse(await readFile(join(REPO, 'schemas', name), 'utf8')))
 }
 
