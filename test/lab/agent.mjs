@@ -2,7 +2,7 @@
 // Traffic agent of the kernel lab. It runs inside a lab network namespace (`ip netns exec nl-… node agent.mjs …`)
 // and never anywhere else: every address it binds or sends to is one the lab created in that namespace's topology.
 //
-//   serve --tcp 8080,443 --udp 8081 --log FILE --lifetime MS   TCP and UDP echo servers on all addresses (IPv4 and IPv6)
+//   serve --tcp 8080,443 --udp 8081 [--bind A,B] --log FILE --lifetime MS   TCP and UDP echo servers (IPv4 and IPv6)
 //   tcp --src A --sport P --dst B --dport Q --tag T --timeout MS  one TCP connection from A:P, sends the tag, reads the echo
 //   udp --src A --sport P --dst B --dport Q --tag T --timeout MS  one datagram from A:P carrying the tag, waits for the echo
 //
@@ -34,14 +34,19 @@ function serve() {
     // '::' with ipv6Only false accepts IPv4 too (as ::ffff:a.b.c.d), so one listener serves both families.
     server.listen({ host: '::', port, ipv6Only: false })
   }
+  // A UDP socket bound to the wildcard answers from whatever source the route picks, not from the address the
+  // datagram was sent to; with --bind, one socket per address makes every echo come back from the right host.
+  const addresses = opts.bind ? opts.bind.split(',').filter(Boolean) : ['::']
   for (const port of ports(opts.udp)) {
-    const socket = dgram.createSocket({ type: 'udp6', ipv6Only: false })
-    socket.on('error', (e) => log({ proto: 'udp', port, error: String(e) }))
-    socket.on('message', (msg, rinfo) => {
-      log({ proto: 'udp', localPort: port, remote: plain(rinfo.address), remotePort: rinfo.port, tag: msg.toString().trim() })
-      socket.send(msg, rinfo.port, rinfo.address)
-    })
-    socket.bind({ address: '::', port })
+    for (const address of addresses) {
+      const socket = address === '::' ? dgram.createSocket({ type: 'udp6', ipv6Only: false }) : dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4')
+      socket.on('error', (e) => log({ proto: 'udp', port, address, error: String(e) }))
+      socket.on('message', (msg, rinfo) => {
+        log({ proto: 'udp', local: address, localPort: port, remote: plain(rinfo.address), remotePort: rinfo.port, tag: msg.toString().trim() })
+        socket.send(msg, rinfo.port, rinfo.address)
+      })
+      socket.bind({ address, port })
+    }
   }
   process.stdout.write('ready\n')
   // Bounded: the server ends by itself even if the harness dies without killing it.

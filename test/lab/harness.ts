@@ -9,7 +9,7 @@ import { readCapture, startCapture, stopCapture } from './capture.js'
 import { writeBundle } from './bundle.js'
 import { findConntrack, observe, parseConntrackLines, type TrafficRecord } from './observe.js'
 import { addEgressV4, addKubeProxyBase, addKubeProxyNodePortTail, addVpcCni, emptyProgram, renderProgram } from './rules.js'
-import { buildNode, NODE_IP, nsName, type BuiltNode } from './topology.js'
+import { buildNode, NODE_IP, nsName, REMOTE, type BuiltNode } from './topology.js'
 import { OWNED_NAMESPACES, type ScenarioSpec } from './scenarios.js'
 import type { FlowRecord, LabFlowSpec, Observation, ScenarioRun } from './model.js'
 
@@ -115,7 +115,7 @@ export async function runScenario(spec: ScenarioSpec, options: ScenarioOptions):
     const built = await buildNode(lab, spec.id, spec.node)
     const commands: CommandRecord[] = await programRules(spec, built, dir)
 
-    const servers = [lab.spawn(built.vpcNs, 'server vpc', process.execPath, [AGENT, 'serve', '--tcp', '8080', '--udp', '8081', '--log', path.join(dir, 'server-vpc.log'), '--lifetime', String(BACKGROUND_MAX_MS)], BACKGROUND_MAX_MS + 5_000)]
+    const servers = [lab.spawn(built.vpcNs, 'server vpc', process.execPath, [AGENT, 'serve', '--tcp', '8080', '--udp', '8081', '--bind', Object.values(REMOTE).join(','), '--log', path.join(dir, 'server-vpc.log'), '--lifetime', String(BACKGROUND_MAX_MS)], BACKGROUND_MAX_MS + 5_000)]
     for (const p of built.pods) servers.push(lab.spawn(p.ns, `server ${p.spec.key}`, process.execPath, [AGENT, 'serve', '--tcp', '8080', '--udp', '8081', '--log', path.join(dir, `server-${p.spec.key}.log`), '--lifetime', String(BACKGROUND_MAX_MS)], BACKGROUND_MAX_MS + 5_000))
     for (const s of servers) await waitReady(s, s.name)
     const nodePcap = path.join(dir, 'node.pcap')

@@ -4,13 +4,14 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { egressV4Chain, endpointChainName, hostVethName, serviceChainHash } from './names.js'
 import { addEgressV4, addKubeProxyBase, addService, addVpcCni, emptyProgram, renderProgram, type CniRuleConfig } from './rules.js'
 import { parseConntrackLines } from './observe.js'
 import { readCapture } from './capture.js'
 import { FIXTURES_DIR } from './lab-run.js'
 import { OWNED_NAMESPACES } from './scenarios.js'
+import { preflight } from './kernel.js'
 
 const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url))
 const example = (p: string) => fs.readFileSync(path.join(SHARED, 'examples/node-states', p), 'utf8')
@@ -27,6 +28,15 @@ describe('names the CNI and kube-proxy compute', () => {
     expect(endpointChainName('ns1/svc1:p80', 'tcp', '10.180.0.1:80')).toBe('KUBE-SEP-SXIVWICOYRO3J4NJ')
     expect(serviceChainHash('default/kubernetes:https', 'tcp')).toBe('NPX46M4PTMTKRN6Y')
     expect(serviceChainHash('kube-system/kube-dns:dns', 'udp')).toBe('TCOU7JCQXEZGVUNU')
+  })
+
+  it('says why it cannot run when not root (the lab test then skips with that reason)', async () => {
+    const spy = vi.spyOn(process as { getuid: () => number }, 'getuid').mockReturnValue(1000)
+    try {
+      expect(await preflight()).toMatch(/needs root/)
+    } finally {
+      spy.mockRestore()
+    }
   })
 
   it('only lab namespaces of its own scheme are ever owned', () => {
