@@ -69,8 +69,10 @@ Exit status: 0 when every input was read to its end; 1 when some input could be 
     if (inputs.filter((i) => i === '-').length > 1) throw new NatlensError('standard input (-) can be read only once', 'flows.usage', ExitCode.badInput)
     const bar = flags.progress ?? process.stderr.isTTY === true ? new ProgressBar(process.stderr) : undefined
     const ndjson = flags.ndjson
+    const top = flags.top ?? (this.jsonEnabled() || ndjson ? undefined : DEFAULT_TABLE_ROWS)
     const result = await readFlows(inputs, {
       decap: flags.decap,
+      ...(top !== undefined ? { select: { sort: flags.sort, top } } : {}),
       reader: flags.reader,
       ...(flags.filter ? { filter: flags.filter } : {}),
       ...(bar ? { onProgress: (p) => { if (p.bytesTotal === undefined || p.bytesTotal >= PROGRESS_MIN_BYTES || flags.progress) bar.update(p.bytesDone, p.bytesTotal, p.packets) } } : {}),
@@ -81,7 +83,6 @@ Exit status: 0 when every input was read to its end; 1 when some input could be 
       } : {}),
     })
     bar?.clear()
-    const top = flags.top ?? (this.jsonEnabled() || ndjson ? undefined : DEFAULT_TABLE_ROWS)
     const shown = topFlows(result.flows, flags.sort, top)
     const report = flowsReport(result, shown, flags.sort)
     const lines = result.read.files.map(problemLine).filter((l): l is string => l !== undefined)

@@ -140,6 +140,11 @@ export interface FlowsOptions {
    * FlowTable.evict); the rest at the end. Without it, every flow is kept and returned.
    */
   readonly onFlow?: (f: Flow) => void
+  /**
+   * Only the first `top` flows in `sort` order are needed (the table view): without a filter they are
+   * picked from the table without building every Flow. FlowsResult.flows then holds just those.
+   */
+  readonly select?: { readonly sort: SortKey; readonly top: number }
   /** Streaming: awaited before more input is read, e.g. until stdout drains. */
   readonly beforeRefill?: () => Promise<void> | undefined
   /** Streaming: a flow quiet this long (capture time) is over; default 120 s, and 5 s after FIN/RST. */
@@ -178,8 +183,10 @@ export async function readFlows(inputs: readonly string[], options: FlowsOptions
       for (const f of table.evict(p.tsSec, Math.min(5, idle), idle)) emit(f)
     }
   })
-  let flows = table.flows()
-  const flowCount = streamed + flows.length
+  const select = options.select
+  const pick = !onFlow && !filter && select && select.sort !== 'src' && select.sort !== 'dst' ? select : undefined
+  let flows = pick ? table.top(pick.sort as Exclude<SortKey, 'src' | 'dst'>, pick.top) : table.flows()
+  const flowCount = streamed + (pick ? table.size : flows.length)
   if (onFlow) {
     for (const f of flows) {
       emit(f)
@@ -216,18 +223,29 @@ export function topFlows(flows: Flow[], sort: SortKey, top: number | undefined):
   return top === undefined ? sorted : sorted.slice(0, top)
 }
 
+/**
+ * The report of a read. Its `flows` are converted to FlowJson when first read (a getter), so that a caller
+ * streaming the JSON with writeReportJson never holds a million of them at once.
+ */
 export function flowsReport(result: FlowsResult, shown: Flow[], sort: SortKey): FlowsReport {
-  return {
+  let converted: FlowJson[] | undefined
+  const report = {
     packets: result.packets,
     truncated: result.truncated,
-    flows: shown.map(flowJson),
+    flows: [] as FlowJson[],
     flowCount: result.flowCount,
     sort,
     files: result.read.files.map(fileReport),
     problems: result.read.problems.map((d) => ({ file: d.artifact, offset: d.offset ?? 0, message: d.message, code: d.code })),
     warnings: result.read.warnings.map((d) => ({ file: d.artifact, offset: d.offset ?? null, message: d.message, code: d.code })),
   }
+  Object.defineProperty(report, 'flows', { enumerable: true, configurable: true, get: () => (converted ??= shown.map(flowJson)) })
+  SHOWN.set(report, shown)
+  return report
 }
+
+/** The Flow objects behind a report, for writing its JSON without converting them all first. */
+const SHOWN = new WeakMap<FlowsReport, Flow[]>()
 
 /**
  * Writes the report as JSON, one flow per line, in pieces (a report can hold millions of flows). `write`
@@ -247,14 +265,18 @@ export function writeReportJson(report: FlowsReport, write: (chunk: string) => P
 }
 
 function* reportJsonChunks(report: FlowsReport): Generator<string> {
-  const { packets, truncated, flows, ...rest } = report
+  const shown = SHOWN.get(report)
+  const { packets, truncated, flowCount, sort, files, problems, warnings } = report
+  const rest = { flowCount, sort, files, problems, warnings }
   yield `{\n  "packets": ${packets},\n  "truncated": ${truncated},\n  "flows": [`
   const BATCH = 1024
-  for (let i = 0; i < flows.length; i += BATCH) {
-    const part = flows.slice(i, i + BATCH).map((f) => `\n    ${JSON.stringify(f)}`).join(',')
+  const count = shown ? shown.length : report.flows.length
+  for (let i = 0; i < count; i += BATCH) {
+    const batch: FlowJson[] = shown ? shown.slice(i, i + BATCH).map(flowJson) : report.flows.slice(i, i + BATCH)
+    const part = batch.map((f) => `\n    ${JSON.stringify(f)}`).join(',')
     yield i === 0 ? part : `,${part}`
   }
-  yield flows.length ? '\n  ],' : '],'
+  yield count ? '\n  ],' : '],'
   const tail = Object.entries(rest).map(([k, v]) => `\n  ${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(',')
   yield `${tail}\n}\n`
 }

@@ -311,6 +311,37 @@ export class FlowTable {
     }
   }
 
+  /**
+   * The first n flows in the order sortFlows gives for a numeric key, materializing only those n: the
+   * table view of a capture with a million flows builds twenty Flow objects, not a million.
+   */
+  top(key: 'bytes' | 'packets' | 'first' | 'last' | 'duration', n: number): Flow[] {
+    const st = this.stats
+    const count = this.count
+    const order = new Int32Array(count)
+    for (let f = 0; f < count; f++) order[f] = f
+    const bytes = (f: number): number => st[f * STATS + ST_SRC_BYTES] + st[f * STATS + ST_DST_BYTES]
+    const packets = (f: number): number => st[f * STATS + ST_SRC_PKTS] + st[f * STATS + ST_DST_PKTS]
+    const cmpTime = (f: number, g: number, sec: number, nsec: number): number =>
+      st[f * STATS + sec] - st[g * STATS + sec] || st[f * STATS + nsec] - st[g * STATS + nsec]
+    const first = (f: number, g: number): number => cmpTime(f, g, ST_FIRST_SEC, ST_FIRST_NSEC)
+    const duration = (f: number): number =>
+      (st[f * STATS + ST_LAST_SEC] - st[f * STATS + ST_FIRST_SEC]) * 1e9 + (st[f * STATS + ST_LAST_NSEC] - st[f * STATS + ST_FIRST_NSEC])
+    const cmp: Record<typeof key, (f: number, g: number) => number> = {
+      bytes: (f, g) => bytes(g) - bytes(f) || packets(g) - packets(f) || first(f, g),
+      packets: (f, g) => packets(g) - packets(f) || bytes(g) - bytes(f) || first(f, g),
+      first,
+      last: (f, g) => cmpTime(f, g, ST_LAST_SEC, ST_LAST_NSEC),
+      duration: (f, g) => duration(g) - duration(f) || bytes(g) - bytes(f),
+    }
+    // Ties keep first-seen order, as the stable sort of sortFlows does.
+    const c = cmp[key]
+    order.sort((f, g) => c(f, g) || f - g)
+    const out: Flow[] = []
+    for (let i = 0; i < Math.min(n, count); i++) out.push(this.flowAt(order[i]))
+    return out
+  }
+
   /** Every flow, in the order they were first seen. */
   flows(): Flow[] {
     const out: Flow[] = []

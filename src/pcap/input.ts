@@ -18,6 +18,18 @@ export interface ByteInput {
 const READ_AHEAD = 4 << 20
 
 /**
+ * The two read-ahead buffers of a FileInput. A read of several files passes the same pair to each, so a
+ * rotated set of a hundred files costs two buffers, not two hundred waiting for the garbage collector.
+ */
+export interface ReadAheadBuffers {
+  a: Buffer
+  b: Buffer
+}
+export function readAheadBuffers(size = READ_AHEAD): ReadAheadBuffers {
+  return { a: Buffer.allocUnsafe(size), b: Buffer.allocUnsafe(size) }
+}
+
+/**
  * A file read one chunk ahead: while the reader parses a chunk, the next is already being read by libuv's
  * thread pool, so parsing and the kernel's copy overlap instead of taking turns.
  */
@@ -25,11 +37,14 @@ class FileInput implements ByteInput {
   consumed = 0
   private ahead: Promise<number> | undefined
   /** The buffer the read ahead goes into, and the one whose bytes are being handed out. */
-  private spare: Buffer = Buffer.allocUnsafe(READ_AHEAD)
-  private current: Buffer | undefined
+  private spare: Buffer
+  private current: Buffer
   private pending: Buffer = Buffer.alloc(0)
   private done = false
-  constructor(private readonly handle: FileHandle) {}
+  constructor(private readonly handle: FileHandle, buffers: ReadAheadBuffers = readAheadBuffers()) {
+    this.spare = buffers.a
+    this.current = buffers.b
+  }
 
   private startRead(): void {
     if (this.done || this.ahead) return
@@ -48,7 +63,7 @@ class FileInput implements ByteInput {
       }
       // Swap: the filled buffer is handed out; the next read goes into the one fully handed out before.
       const filled = this.spare
-      this.spare = this.current ?? Buffer.allocUnsafe(READ_AHEAD)
+      this.spare = this.current
       this.current = filled
       this.pending = filled.subarray(0, n)
       this.startRead()
@@ -146,7 +161,7 @@ function isGzip(head: Buffer): boolean {
 }
 
 /** Opens a capture path, or `-` for standard input, transparently gunzipping gzip data. */
-export async function openInput(path: string): Promise<OpenedInput> {
+export async function openInput(path: string, buffers?: ReadAheadBuffers): Promise<OpenedInput> {
   if (path === '-') {
     const { head, rest, consumed } = await peekStream(process.stdin, 2)
     if (isGzip(head)) {
@@ -177,7 +192,7 @@ export async function openInput(path: string): Promise<OpenedInput> {
     raw.on('error', (err) => gunzip.destroy(err))
     return { input: new StreamInput(gunzip, () => raw.bytesRead), compression: 'gzip', size, captureSize: undefined }
   }
-  return { input: new FileInput(handle), compression: undefined, size, captureSize: size }
+  return { input: new FileInput(handle, buffers), compression: undefined, size, captureSize: size }
 }
 
 const INITIAL_WINDOW = 4 << 20
@@ -198,8 +213,9 @@ export class ByteWindow {
    */
   beforeRefill: (() => Promise<void> | undefined) | undefined = undefined
 
-  constructor(private readonly input: ByteInput, initialSize = INITIAL_WINDOW) {
-    this.buf = Buffer.allocUnsafe(initialSize)
+  /** `buffer` (or a new one of `buffer` bytes) holds the window; pass the previous file's to reuse it. */
+  constructor(private readonly input: ByteInput, buffer: Buffer | number = INITIAL_WINDOW) {
+    this.buf = typeof buffer === 'number' ? Buffer.allocUnsafe(buffer) : buffer
   }
 
   /** Capture offset of buf[pos]. */

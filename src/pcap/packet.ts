@@ -77,6 +77,11 @@ export type DecodeProblem =
 export class Tuple {
   family: 0 | 4 | 6 = 0
   src0 = 0; src1 = 0; src2 = 0; src3 = 0
+  /**
+   * The destination of the transport conversation. With an IPv6 routing header that still has segments left
+   * it is the final destination (type 0: the last address, type 2: the home address, type 4: segment 0), as
+   * the TCP/UDP checksum and tshark's conversations use it; the IP header's own address stays at l3Offset + 24.
+   */
   dst0 = 0; dst1 = 0; dst2 = 0; dst3 = 0
   /** The transport protocol after any IPv6 extension headers; -1 when the IP header was cut short. */
   proto = -1

@@ -4,7 +4,7 @@
 import type { Diagnostic } from '../model/evidence.js'
 import { CaptureError, RecordSink, emptySummary, type CaptureSummary, type PacketCallback } from './capture.js'
 import { PacketDecoder } from './decode.js'
-import { ByteWindow, openInput, type OpenedInput } from './input.js'
+import { ByteWindow, openInput, readAheadBuffers, type OpenedInput, type ReadAheadBuffers } from './input.js'
 import { Packet } from './packet.js'
 import { pcapMagic, readPcap } from './pcap.js'
 import { PCAPNG_SHB, readPcapng } from './pcapng.js'
@@ -30,6 +30,8 @@ export interface PacketSourceOptions {
    * capture.pcap1, … capture.pcap10 sorts wrongly by name). Default true; standard input stays where it is.
    */
   readonly sortByTime?: boolean
+  /** Size of the reader's window and of each read-ahead buffer; default 4 MiB. */
+  readonly bufferSize?: number
   /** Awaited (when it returns a promise) before the reader reads more input: backpressure for consumers. */
   readonly beforeRefill?: () => Promise<void> | undefined
 }
@@ -55,6 +57,9 @@ const PROGRESS_EVERY = 65536
 export class PacketSource {
   private readonly decoder = new PacketDecoder()
   private readonly packet = new Packet()
+  /** Reused from file to file: the reader's window and the read-ahead pair (see ReadAheadBuffers). */
+  private windowBuffer: Buffer | undefined
+  private aheadBuffers: ReadAheadBuffers | undefined
 
   constructor(readonly inputs: readonly string[], private readonly options: PacketSourceOptions = {}) {}
 
@@ -107,18 +112,21 @@ export class PacketSource {
   private async readOne(path: string, sink: RecordSink): Promise<OpenedInput | undefined> {
     let opened: OpenedInput
     try {
-      opened = await openInput(path)
+      opened = await openInput(path, (this.aheadBuffers ??= readAheadBuffers(this.options.bufferSize)))
     } catch (e) {
       sink.fail(new CaptureError(path, 0, (e as Error).message.replace(`${path}: `, ''), 'capture.unreadable'))
       return undefined
     }
     sink.summary.compression = opened.compression
+    let windowOf: ByteWindow | undefined
     try {
       if (this.options.reader === 'pcap-parser') {
         await readWithPcapParser(path, opened, sink)
       } else {
-        const w = new ByteWindow(opened.input)
+        const w = new ByteWindow(opened.input, this.windowBuffer ?? this.options.bufferSize)
         w.beforeRefill = this.options.beforeRefill
+        // Keep whichever buffer the window ends with (it may have grown for a large block) for the next file.
+        windowOf = w
         if (!(await w.fill(4))) {
           throw new CaptureError(path, 0, w.available === 0 ? 'the file is empty' : `the file is ${w.available} bytes long, too short for any capture format`, 'capture.empty', true)
         }
@@ -135,7 +143,9 @@ export class PacketSource {
       else throw e
     } finally {
       await opened.input.close()
+      if (windowOf) this.windowBuffer = windowOf.buf
     }
+
     return opened
   }
 
@@ -160,7 +170,8 @@ export class PacketSource {
       ts = p.tsSec + p.tsNsec / 1e9
       throw new StopRead()
     })
-    await new PacketSource([], { reader: 'builtin' }).readOne(path, sink)
+    // A peek needs the first record only: small buffers.
+    await new PacketSource([], { reader: 'builtin', bufferSize: 64 * 1024 }).readOne(path, sink)
     return ts
   }
 }

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import Ajv from 'ajv'
+import AjvModule from 'ajv'
 import { execa } from 'execa'
 import { beforeAll, describe, expect, it } from 'vitest'
 import Flows from '../../src/commands/flows.js'
@@ -13,6 +13,8 @@ import { PCAPS, readOracle } from './oracle-view.js'
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(REPO, 'bin/run.js')
 const schema = JSON.parse(readFileSync(path.join(REPO, 'src/pcap/flows.schema.json'), 'utf8'))
+// ajv is CommonJS: under NodeNext its class is the default export's `default`
+const Ajv = ((AjvModule as unknown as { default?: unknown }).default ?? AjvModule) as unknown as new (o: object) => { compile: (s: object) => ((d: unknown) => boolean) & { errors?: unknown } }
 const validate = new Ajv({ allErrors: true }).compile(schema)
 
 async function natlens(args: string[], input?: Buffer) {
