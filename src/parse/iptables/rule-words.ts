@@ -94,6 +94,17 @@ const ACCEPT: Target = { kind: 'accept' }
 const DROP: Target = { kind: 'drop' }
 const RETURN: Target = { kind: 'return' }
 const NONE: Target = { kind: 'none' }
+// kube-proxy writes the same few probabilities (1/n as the kernel rounds them) on tens of thousands of rules.
+const STATISTIC_MATCHES = new Map<number, Match>()
+function statisticMatch(probability: number, negated: boolean): Match {
+  if (negated) return { kind: 'statistic-random', negated, probability }
+  let m = STATISTIC_MATCHES.get(probability)
+  if (!m) {
+    m = { kind: 'statistic-random', negated: false, probability }
+    if (STATISTIC_MATCHES.size < 4096) STATISTIC_MATCHES.set(probability, m)
+  }
+  return m
+}
 const PROTOCOL_MATCHES = new Map<string, Match>()
 function protocolMatch(protocol: string, negated: boolean): Match {
   const key = negated ? `!${protocol}` : protocol
@@ -314,7 +325,7 @@ const MATCHES: Record<string, MatchDef> = {
       if (sc(m).mode === 'random') {
         const prob = Number(sc(m).probability)
         if (!(prob >= 0 && prob <= 1)) { p.bad(m, `bad probability ${String(sc(m).probability)}`); return }
-        emit(m, { kind: 'statistic-random', negated: sc(m).neg === true, probability: prob })
+        emit(m, statisticMatch(prob, sc(m).neg === true))
       } else if (sc(m).mode === 'nth') {
         const every = Number(sc(m).every)
         const packet = sc(m).packet === undefined ? 0 : Number(sc(m).packet)

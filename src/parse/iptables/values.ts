@@ -59,12 +59,16 @@ export function parsePort(text: string): number | undefined {
   return v <= 65535 ? v : undefined
 }
 
+/** Single-port ranges, one object per port: a large dump names the same few ports on most of its rules. */
+const SINGLE_PORTS: (PortRange | undefined)[] = []
+
 /** `80`, `1024:65535`, `:1023`, `1024:` (iptables ports); `sep` is `-` for NAT and REDIRECT/MASQUERADE ports. */
 export function parsePortRange(text: string, sep = ':'): PortRange | undefined {
   const i = text.indexOf(sep)
   if (i < 0) {
     const p = parsePort(text)
-    return p === undefined ? undefined : { from: p, to: p }
+    if (p === undefined) return undefined
+    return (SINGLE_PORTS[p] ??= { from: p, to: p })
   }
   const a = i === 0 ? 0 : parsePort(text.slice(0, i))
   const b = i === text.length - 1 ? 65535 : parsePort(text.slice(i + 1))
