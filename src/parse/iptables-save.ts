@@ -236,10 +236,15 @@ function rulesHeaderTable(line: string): string | undefined {
  */
 export function parseIptablesRules(text: string, ctx: ParseContext): Table[] {
   const cur: LineCursor = { text, pos: 0, line: 0 }
-  interface Section { header?: string; lines: { no: number; text: string }[]; policies: Set<string>; first: number }
+  interface Section { header?: string; lines: { no: number; text: string }[]; policies: Set<string>; hasRules: boolean; first: number }
   const sections: Section[] = []
   let sec: Section | undefined
   let origin: TableOrigin = 'iptables'
+  const startSection = (header?: string): Section => {
+    sec = { ...(header ? { header } : {}), lines: [], policies: new Set(), hasRules: false, first: cur.line }
+    sections.push(sec)
+    return sec
+  }
   for (let line = nextLine(cur); line !== undefined; line = nextLine(cur)) {
     if (line.length === 0 || isBlankLine(line)) continue
     if (line.startsWith('#') || line.startsWith('*')) {
@@ -251,20 +256,19 @@ export function parseIptablesRules(text: string, ctx: ParseContext): Table[] {
       const h = headerOrigin(line)
       if (h) { origin = h.origin; continue }
       const name = rulesHeaderTable(line)
-      if (name) { sec = { header: name, lines: [], policies: new Set(), first: cur.line }; sections.push(sec) }
+      if (name) startSection(name)
       continue
     }
     if (line === 'COMMIT') continue
     if (line.startsWith('-P ')) {
       const chain = line.slice(3).trim().split(/\s+/)[0] ?? ''
-      // Listings of several tables pasted together without headers: a second policy for the same chain starts a table.
-      if (!sec || sec.policies.has(chain) || (sec.lines.some((l) => !l.text.startsWith('-P ')) && !sec.header)) {
-        if (!sec || sec.policies.has(chain) || sec.lines.length > 0) { sec = { lines: [], policies: new Set(), first: cur.line }; sections.push(sec) }
-      }
-      sec.policies.add(chain)
-    }
-    if (!sec) { sec = { lines: [], policies: new Set(), first: cur.line }; sections.push(sec) }
-    sec.lines.push({ no: cur.line, text: line })
+      // `iptables -S` of several tables pasted together without headers: each listing starts with its -P lines, so a
+      // policy after rules, or a second policy for the same chain, starts the next table.
+      if (!sec || sec.policies.has(chain) || (!sec.header && sec.hasRules)) startSection()
+      sec!.policies.add(chain)
+    } else if (!sec) startSection()
+    if (line.startsWith('-A ') || line.startsWith('-N ')) sec!.hasRules = true
+    sec!.lines.push({ no: cur.line, text: line })
   }
   const tables: Table[] = []
   const explicit = sections.length === 1 && ctx.table !== undefined
