@@ -187,6 +187,7 @@ function applyCommand(t: TableBuilder, cmd: string, chainName: string | undefine
         from++
       }
       const body = parseRuleWords(words, from, { sink: ctx.sink, line, text: r.text, chains: t.chains, family: t.family, jumps: t.jumps })
+      t.jumpsTracked = true
       t.noteFamily(body.family)
       if (counters) body.counters = counters
       if (cmd === '-I' || cmd === '--insert') t.insert(chain, position, body, r)

@@ -16,12 +16,22 @@ export interface RuleWordsEnv {
   readonly sink: DiagnosticSink
   readonly line: number
   readonly text: string
-  /** Chains declared so far in this table: a `-j NAME` with options that is not one of them is an unknown target. */
-  readonly chains: ReadonlyMap<string, unknown>
+  /**
+   * Chains declared so far in this table: a `-j NAME` with options that is not one of them is an unknown target.
+   * A chain's jump and goto targets are made once and cached on it: every rule that jumps there shares them.
+   */
+  readonly chains: ReadonlyMap<string, JumpCache>
   /** Family known from the dump header or the caller; otherwise the addresses decide. */
   readonly family: Family | undefined
-  /** Jump targets already made for this table, shared between rules (a kube-proxy dump has 55k jumps to KUBE-MARK-MASQ). */
+  /** Jumps to chains not declared (yet), by name (` NAME` for gotos): reported when the table ends. */
   readonly jumps?: Map<string, Target>
+}
+
+/** Where a chain keeps the one jump target and the one goto target all rules use (a large kube-proxy dump has 55k jumps to KUBE-MARK-MASQ). */
+export interface JumpCache {
+  readonly name: string
+  jumpTarget?: Target
+  gotoTarget?: Target
 }
 
 export interface RuleBody {
@@ -747,23 +757,26 @@ export class RuleWordsParser {
     this.target = undefined
     this.jump = undefined
     this.jumpTarget = undefined
-    if (goto) { this.jump = { chain: name, goto: true }; return }
-    // A chain jumped to before is a chain: one lookup (KUBE-MARK-MASQ is the target of 55k rules in a large dump).
-    const seen = this.env.jumps?.get(name)
-    if (seen) { this.jumpTarget = seen; return }
-    const declared = this.env.chains.has(name)
-    if (declared || !isKnownTargetName(name)) {
-      // A chain, unless options follow that no loaded match takes: then an extension target natlens does not know.
+    // Target names first (a small map), then chains: chain names are many, and their lookups miss the cache.
+    const def = TARGET_DEFS.get(name)
+    const known = def !== undefined || PASSIVE_TARGETS.has(name) || OPAQUE_TARGETS.has(name)
+    if (goto || !known) {
+      const chain = this.env.chains.get(name)
+      if (chain) {
+        this.jumpTarget = goto ? (chain.gotoTarget ??= { kind: 'jump', chain: chain.name, goto: true }) : (chain.jumpTarget ??= { kind: 'jump', chain: chain.name, goto: false })
+        return
+      }
+      // Not declared: a chain declared later or missing, unless options follow that no loaded match takes; then an
+      // extension target natlens does not know.
       const next = this.words[this.i]
-      if (!declared && next !== undefined && next.startsWith('--') && !this.matchFor(next)) {
+      if (!goto && next !== undefined && next.startsWith('--') && !this.matchFor(next)) {
         this.target = { name, def: undefined, start: this.i - 2, end: this.i, failed: true, s: undefined, ranges: undefined }
         this.env.sink.warn('iptables.unknown-target', `target "${name}" with options is neither a declared chain nor a target natlens knows`, this.env.line, this.env.text)
         return
       }
-      this.jump = { chain: name, goto: false }
+      this.jump = { chain: name, goto }
       return
     }
-    const def = TARGET_DEFS.get(name)
     this.target = { name, def, start: this.i - 2, end: this.i, failed: false, s: undefined, ranges: undefined }
     if (OPAQUE_TARGETS.has(name)) {
       this.target.failed = true

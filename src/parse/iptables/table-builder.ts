@@ -18,6 +18,9 @@ interface ChainDraft {
   ref: SourceRef
   /** Rules were inserted or deleted out of order: renumber at the end. */
   renumber: boolean
+  /** The jump and goto targets every rule that jumps here shares (see JumpCache). */
+  jumpTarget: Target | undefined
+  gotoTarget: Target | undefined
 }
 
 export interface RuleDraft {
@@ -57,8 +60,11 @@ export class TableBuilder {
   readonly chains = new Map<string, ChainDraft>()
   /** The chain the previous rule went to (see applyCommand). */
   lastChain: ChainDraft | undefined
-  /** Shared jump targets of this table (see RuleWordsEnv.jumps). */
-  readonly jumps = new Map<string, import('../../model/netfilter.js').Target>()
+  /** Jumps to chains that were not declared when the rule was read (see RuleWordsEnv.jumps). */
+  readonly jumps = new Map<string, Target>()
+  private removedAny = false
+  /** Set when every rule came through RuleWordsParser, which records undeclared jumps in `jumps` as it reads. */
+  jumpsTracked = false
   /** Family seen in addresses of this table (4 or 6), decided at the end when the dump does not say. */
   sawFamily: Family | undefined
 
@@ -71,7 +77,7 @@ export class TableBuilder {
   declare(name: string, ref: SourceRef, policy?: 'accept' | 'drop', counters?: Counters): ChainDraft {
     let c = this.chains.get(name)
     if (!c) {
-      c = { name, rules: [], ref, renumber: false }
+      c = { name, rules: [], ref, renumber: false, jumpTarget: undefined, gotoTarget: undefined }
       const hook = builtinHook(this.name, name)
       if (hook) {
         c.hook = hook
@@ -93,6 +99,7 @@ export class TableBuilder {
 
   remove(name: string): boolean {
     if (this.lastChain?.name === name) this.lastChain = undefined
+    this.removedAny = true
     return this.chains.delete(name)
   }
 
@@ -114,11 +121,11 @@ export class TableBuilder {
       const chain = { name: c.name, hook: c.hook, priority: c.priority, type: c.type, policy: c.policy, counters: c.counters, rules, ref: c.ref } as Chain
       chains.set(c.name, chain)
     }
-    // Jump targets are shared per chain name (RuleWordsEnv.jumps): check each name once, then find the rules.
-    let missing = false
-    for (const j of this.jumps.values()) if (j.kind === 'jump' && !chains.has(j.chain)) missing = true
+    // Jumps read while their chain was declared point at a chain that still exists unless one was deleted (-X), so
+    // the rules are only walked when an undeclared jump or a deletion was seen (a large dump has 110k jumps).
+    const check = !this.jumpsTracked || this.jumps.size > 0 || this.removedAny
     for (const c of chains.values()) {
-      if (!missing && this.jumps.size > 0) break
+      if (!check) break
       for (const r of c.rules) {
         if (r.target.kind === 'jump' && !chains.has(r.target.chain)) {
           sink.warn('iptables.undeclared-chain', `${this.name} ${c.name} rule ${r.index} ${r.target.goto ? 'goes to' : 'jumps to'} chain ${r.target.chain}, which this dump does not declare`, r.ref.line, r.ref.text)
