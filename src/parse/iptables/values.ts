@@ -214,6 +214,8 @@ export function normalizeIcmpType(text: string, v6: boolean): string | undefined
   const slash = text.indexOf('/')
   const type = slash < 0 ? text : text.slice(0, slash)
   if (parsePort(type) === undefined || Number(type) > 255) return undefined
+  // xt_icmp/ip6t_icmp: type 255 is "any"; iptables-save prints the word, `iptables -nvL` the number.
+  if (slash < 0 && Number(type) === 255) return 'any'
   if (slash >= 0) {
     const code = text.slice(slash + 1)
     if (parsePort(code) === undefined || Number(code) > 255) return undefined
