@@ -1,9 +1,11 @@
 // oclif's explicit command discovery: one import per command, so a bundler sees every command (single executable).
 import Explain from './explain.js'
 import Inspect from './inspect.js'
+import Analyze from './analyze.js'
 
 export const COMMANDS = {
   explain: Explain,
   inspect: Inspect,
+  analyze: Analyze,
   flows: (await import('./flows.js')).default,
 }

@@ -62,6 +62,8 @@ export interface WalkContext {
   indeterminate: boolean
   /** Rules evaluated on the nat POSTROUTING hook that did not match, for explaining why nothing SNATed. */
   readonly misses: { rule: Rule; table: Table; failed: Match }[]
+  /** Set when a nat chain of the current hook translated the packet (later nat chains of the hook do not run). */
+  natBound?: boolean
   /** Where the source address would come from for MASQUERADE, decided by routing before POSTROUTING. */
   masqueradeSource?: (oif: string) => IpAddress | undefined
 }
@@ -135,9 +137,12 @@ export class Netfilter {
 
   /** Runs every base chain of a hook in priority order. nat chains run for the first packet only. */
   runHook(hook: Hook, pkt: Packet, ctx: WalkContext): HookOutcome {
+    ctx.natBound = false
     for (const base of this.baseChains(ctx.family, hook)) {
       const isNat = base.table.origin === 'nft' ? base.chain.type === 'nat' : base.table.name === 'nat'
       if (isNat && !ctx.firstPacket) continue
+      // nf_nat runs the nat chains of a hook in priority order until one sets up a binding; the rest are skipped.
+      if (isNat && ctx.natBound) continue
       const r = this.runChain(base.table, base.chain, pkt, ctx, 0, hook)
       if (r.kind === 'drop') return { kind: 'drop', how: r.how }
       if (r.kind === 'continue') {
@@ -363,6 +368,7 @@ export class Netfilter {
         if (range.maxAddr && range.maxAddr.value !== range.minAddr.value) ctx.warnings.push(`SNAT picks from ${formatIp(range.minAddr)}-${formatIp(range.maxAddr)}; natlens shows the first`)
         pkt.src = range.minAddr
         if (range.ports && pkt.sport !== null) { changes.push({ field: 'sport', before: String(pkt.sport), after: `${range.ports.from}-${range.ports.to}` }); pkt.sport = range.ports.from }
+        ctx.natBound = true
         ctx.steps.push({ kind: 'nat', hook, table: table.name, chain: chain.name, tableOrigin: table.origin, rule, nat: 'snat', changes, summary: `${where}: SNAT to ${formatIp(range.minAddr)}${t.randomFully ? ' (random-fully)' : t.random ? ' (random)' : ''}` })
         return { kind: 'accept' }
       }
@@ -376,6 +382,7 @@ export class Netfilter {
         }
         const changes: FlowDiff[] = [{ field: 'src', before: formatIp(pkt.src), after: formatIp(src) }]
         pkt.src = src
+        ctx.natBound = true
         ctx.steps.push({ kind: 'nat', hook, table: table.name, chain: chain.name, tableOrigin: table.origin, rule, nat: 'masquerade', changes, summary: `${where}: MASQUERADE to ${formatIp(src)} (${pkt.oif})` })
         return { kind: 'accept' }
       }
@@ -389,12 +396,14 @@ export class Netfilter {
         const changes: FlowDiff[] = []
         if (range.minAddr) { changes.push({ field: 'dst', before: formatIp(pkt.dst), after: formatIp(range.minAddr) }); pkt.dst = range.minAddr }
         if (range.ports && pkt.dport !== null) { changes.push({ field: 'dport', before: String(pkt.dport), after: String(range.ports.from) }); pkt.dport = range.ports.from }
+        ctx.natBound = true
         ctx.steps.push({ kind: 'nat', hook, table: table.name, chain: chain.name, tableOrigin: table.origin, rule, nat: 'dnat', changes, summary: `${where}: DNAT to ${range.minAddr ? formatIp(range.minAddr) : ''}${range.ports ? `:${range.ports.from}` : ''}` })
         return { kind: 'accept' }
       }
       case 'redirect': {
         const changes: FlowDiff[] = []
         if (t.ports && pkt.dport !== null) { changes.push({ field: 'dport', before: String(pkt.dport), after: String(t.ports.from) }); pkt.dport = t.ports.from }
+        ctx.natBound = true
         ctx.steps.push({ kind: 'nat', hook, table: table.name, chain: chain.name, tableOrigin: table.origin, rule, nat: 'redirect', changes, summary: `${where}: REDIRECT to this node${t.ports ? ` port ${t.ports.from}` : ''}` })
         return { kind: 'accept' }
       }

@@ -60,6 +60,12 @@ async function programRules(spec: ScenarioSpec, built: BuiltNode, workDir: strin
     const n = await inNs(built.nodeNs, 'nft', ['-f', '-'], { input: nft, timeoutMs: 10_000 })
     records.push({ command: 'nft -f nft-input.txt', exitCode: n.exitCode, durationMs: n.durationMs, stderr: n.stderr })
   }
+  if (spec.extraNft) {
+    fs.writeFileSync(path.join(workDir, 'nft-extra-input.txt'), spec.extraNft)
+    const n = await inNs(built.nodeNs, 'nft', ['-f', '-'], { input: spec.extraNft, timeoutMs: 10_000 })
+    records.push({ command: 'nft -f nft-extra-input.txt', exitCode: n.exitCode, durationMs: n.durationMs, stderr: n.stderr })
+    if (n.exitCode !== 0) throw new Error(`lab: nft -f of the scenario's extra ruleset failed: ${n.stderr}`)
+  }
   return records
 }
 

@@ -15,6 +15,8 @@ export interface ScenarioSpec {
   readonly node: NodeSpec
   /** Rules beyond kube-proxy's base and the CNI's: services, another CNI, hand-written rules. */
   readonly extraRules?: (p: IptablesProgram) => void
+  /** An nft ruleset loaded after the iptables rules (another agent's native nft table). */
+  readonly extraNft?: string
   readonly settings: (primaryMac: string) => CniSettings
   readonly flows: readonly LabFlowSpec[]
 }
@@ -348,7 +350,33 @@ const others: ScenarioSpec = {
     .build(),
 }
 
-export const SCENARIOS: readonly ScenarioSpec[] = [current, noMark, externalSnat, custom, bare, numbered, nftEra, sgpStrict, sgpStandard, ipv6, kubeProxy, others]
+// Another agent's native nft NAT (not the VPC CNI's, not kube-proxy's). nf_nat runs the postrouting nat chains in
+// priority order until one sets up a binding: the foreign chain at srcnat - 10 binds first, so the AWS SNAT chain
+// (iptables nat, srcnat) is not consulted for the flows it matches. The EKS log collector does not run
+// `nft list ruleset`, so a bundle without it cannot explain what the capture shows: analyze's foreign-NAT case.
+const FOREIGN_NFT = `table ip foreign-agent {
+	chain postrouting {
+		type nat hook postrouting priority srcnat - 10; policy accept;
+		ip saddr ${WEB.ip} ip daddr 198.51.100.0/24 counter snat to 10.0.3.46
+	}
+}
+`
+const foreign: ScenarioSpec = {
+  id: 'v4foreign',
+  title: 'a foreign agent\'s native nft NAT chain ahead of the VPC CNI\'s SNAT',
+  covers: ['another component rewrote the packet (native nft table)', 'nat chains of one hook: the first binding wins'],
+  node: { enis: [ETH0_SECONDARY, ETH1], pods: [pod('p1', WEB, 'eth0'), pod('p2', API, 'eth1')], cni: cni() },
+  extraNft: FOREIGN_NFT,
+  settings: settingsFor(cni()),
+  flows: new Flows()
+    .tcp('web→198.51.100.10 foreign nft SNAT', 'p1', WEB.ip, INET2, 8080, go('eth0', '10.0.3.46', INET2, true, 'the foreign nft chain (srcnat - 10) binds first; AWS-SNAT-CHAIN-0 is skipped'))
+    .tcp('web→internet', 'p1', WEB.ip, INET, 8080, go('eth0', NODE_IP, INET, true, `the foreign rule does not match; ${SNAT_WHY}`))
+    .tcp('api(eth1)→198.51.100.10', 'p2', API.ip, INET2, 8080, go('eth0', NODE_IP, INET2, true, 'the foreign rule matches only web; connmark → main → eth0; AWS SNAT'))
+    .tcp('web→vpc', 'p1', WEB.ip, PEER, 8080, go('eth0', WEB.ip, PEER, false, '§2.1 RETURN for the VPC CIDR'))
+    .build(),
+}
+
+export const SCENARIOS: readonly ScenarioSpec[] = [current, noMark, externalSnat, custom, bare, numbered, nftEra, sgpStrict, sgpStandard, ipv6, kubeProxy, others, foreign]
 
 /** The only namespace names the lab ever creates or deletes. */
 export const OWNED_NAMESPACES = new RegExp(`^nl-(${SCENARIOS.map((s) => s.id).join('|')})-(node|vpc|p\\d+)$`)
