@@ -99,3 +99,16 @@ describe('--write-pcapng', () => {
     expect(bytes.includes(Buffer.from('agree'))).toBe(true)
   })
 })
+
+describe('analyze --json', () => {
+  it('keeps the documented shape (schemas/analyze.schema.json, predicted = explain\'s verdict object)', async () => {
+    const { default: AjvModule } = await import('ajv')
+    const Ajv = (AjvModule as unknown as { default?: unknown }).default ?? AjvModule
+    const ajv = new (Ajv as new (o: object) => { addSchema: (s: object) => void; compile: (s: object) => ((d: unknown) => boolean) & { errors?: unknown } })({ allErrors: true, strict: false })
+    ajv.addSchema(JSON.parse(await readFile(join(REPO, 'schemas', 'explain.schema.json'), 'utf8')))
+    const validate = ajv.compile(JSON.parse(await readFile(join(REPO, 'schemas', 'analyze.schema.json'), 'utf8')))
+    const a = JSON.parse(JSON.stringify(await run('v4kp')))
+    expect(validate(a), JSON.stringify(validate.errors)).toBe(true)
+    expect(a.flows.length).toBeGreaterThan(5)
+  })
+})
