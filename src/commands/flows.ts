@@ -16,7 +16,7 @@ export default class Flows extends NatlensCommand {
 
 A flow is a bidirectional conversation: protocol, addresses, ports (null for protocols without them). "src" is the side that sent the first packet seen. Bytes are frame lengths on the wire, link-layer header included, as tshark counts them. An ICMP error counts towards the flow its quoted header names (icmpErrors), not as a flow of its own. IPv4/IPv6 fragments join the flow of their first fragment. Tunnels (VXLAN, Geneve, GRE, IP-in-IP) count as their outer conversation; --decap adds the inner ones.
 
-Exit status: 0 when every input was read to its end; 1 when some input could be read only in part (cut short, a corrupt record, packets on a link type natlens does not decode): the flows read so far are printed and "truncated" is true; 2 when no input could be read at all, or on a usage error.`
+Exit status: 0 when every input was read to its end and decoded; 1 for partial success: an input was cut short or has a corrupt record (reading it stopped there, the flows read up to that point are printed, and "truncated" is true), or some packets are on a link type natlens does not decode; 2 when nothing could be read at all, or on a usage error. Each problem is one line on stderr: \`natlens: <file>: byte <offset>: <what>\`.`
 
   static override examples = [
     { description: 'The largest conversations in a `tcpdump -i any` capture', command: '<%= config.bin %> <%= command.id %> fixtures/pcap/any-sll2.pcap' },
@@ -35,7 +35,7 @@ Exit status: 0 when every input was read to its end; 1 when some input could be 
   }
 
   static override flags = {
-    top: Flags.integer({ min: 1, summary: `Show the N largest flows (the table shows ${DEFAULT_TABLE_ROWS} unless told; --json shows all unless told).` }),
+    top: Flags.integer({ min: 1, summary: `Show the first N flows in --sort order (the table shows ${DEFAULT_TABLE_ROWS} unless told; --json and --ndjson all).` }),
     sort: Flags.option({ options: SORT_KEYS, default: 'bytes' as const, summary: 'Order of the flows.' })(),
     filter: Flags.custom({
       summary: 'Keep flows matching e.g. "host 10.0.3.45 and port 443", "net 10.0.0.0/16 and udp", "proto icmp or dst port 53".',

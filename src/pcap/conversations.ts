@@ -183,18 +183,20 @@ export async function readFlows(inputs: readonly string[], options: FlowsOptions
       for (const f of table.evict(p.tsSec, Math.min(5, idle), idle)) emit(f)
     }
   })
-  const select = options.select
-  const pick = !onFlow && !filter && select && select.sort !== 'src' && select.sort !== 'dst' ? select : undefined
-  let flows = pick ? table.top(pick.sort as Exclude<SortKey, 'src' | 'dst'>, pick.top) : table.flows()
-  const flowCount = streamed + (pick ? table.size : flows.length)
   if (onFlow) {
-    for (const f of flows) {
+    const flowCount = streamed + table.size
+    for (const f of table.each()) {
       emit(f)
       const wait = options.beforeRefill?.()
       if (wait) await wait
     }
-    flows = []
-  } else if (filter) {
+    return { packets: read.packets, truncated: read.truncated, flows: [], flowCount, read }
+  }
+  const select = options.select
+  const pick = !filter && select && select.sort !== 'src' && select.sort !== 'dst' ? select : undefined
+  let flows = pick ? table.top(pick.sort as Exclude<SortKey, 'src' | 'dst'>, pick.top) : table.flows()
+  const flowCount = pick ? table.size : flows.length
+  if (filter) {
     flows = flows.filter((f) => flowMatches(filter, f))
   }
   return { packets: read.packets, truncated: read.truncated, flows, flowCount, read }

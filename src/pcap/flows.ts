@@ -342,6 +342,11 @@ export class FlowTable {
     return out
   }
 
+  /** Every flow in first-seen order, built one at a time (for streaming them out). */
+  *each(): Generator<Flow> {
+    for (let f = 0; f < this.count; f++) yield this.flowAt(f)
+  }
+
   /** Every flow, in the order they were first seen. */
   flows(): Flow[] {
     const out: Flow[] = []
