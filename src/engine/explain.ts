@@ -114,10 +114,7 @@ function walk(engine: Engine, flow: Flow, choices: ChoiceScript, options: WalkOp
   const firstPacket = flow.origin !== 'reply'
   const steps: Step[] = []
   const warnings: string[] = []
-  const pkt: Packet = {
-    src: flow.src, dst: flow.dst, sport: flow.sport, dport: flow.dport, proto: flow.proto,
-    mark: 0, ctmark: options.ctmark ?? 0, ...(flow.iif ? { iif: flow.iif } : {}),
-  }
+  const pkt: Packet = { src: flow.src, dst: flow.dst, sport: flow.sport, dport: flow.dport, proto: flow.proto, mark: 0, ctmark: options.ctmark ?? 0, iif: flow.iif, oif: undefined }
   let gateway: IpAddress | undefined
   const ctx: WalkContext = {
     family, firstPacket, addresses, choices, steps, warnings, indeterminate: false, misses: [],
@@ -191,7 +188,7 @@ function makeTrace(engine: Engine, flow: Flow, pkt: Packet, ctx: WalkContext, ve
   const { state, netfilter } = engine
   const family = flow.src.family
   const warnings = [...ctx.warnings]
-  const finalFlow: Flow = { ...flow, src: pkt.src, dst: pkt.dst, sport: pkt.sport, dport: pkt.dport, ...(egress ? {} : {}) }
+  const finalFlow: Flow = { src: pkt.src, dst: pkt.dst, proto: flow.proto, sport: pkt.sport, dport: pkt.dport, iif: flow.iif, origin: flow.origin }
   let decisive: Decision | undefined
   let undecidedReason: string | undefined
 

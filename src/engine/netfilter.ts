@@ -18,8 +18,8 @@ export interface Packet {
   proto: Protocol
   mark: number
   ctmark: number
-  iif?: string
-  oif?: string
+  iif: string | undefined
+  oif: string | undefined
 }
 
 export interface BaseChainRef {
@@ -44,8 +44,11 @@ export class ChoiceScript {
     this.probability *= options[i] ?? 0
     return i
   }
+  /** The option taken at each choice point so far (the script, then the default 0). */
   get taken(): readonly number[] {
-    return this.script.slice(0, this.pos).concat(new Array(Math.max(0, this.pos - this.script.length)).fill(0))
+    const out = new Array<number>(this.pos)
+    for (let i = 0; i < this.pos; i++) out[i] = i < this.script.length ? this.script[i]! : 0
+    return out
   }
 }
 
@@ -76,6 +79,7 @@ type ChainResult =
   | { kind: 'drop'; how: 'drop' | 'reject' }
 
 const MAX_DEPTH = 64
+const NO_CHAINS: readonly BaseChainRef[] = []
 const INDEX_THRESHOLD = 32
 
 /** Per-chain index: rules whose address match is a positive host destination, keyed by that address. */
@@ -90,9 +94,11 @@ interface ChainIndex {
 
 export class Netfilter {
   private readonly hookChains = new Map<string, BaseChainRef[]>()
+  /** hookChains by family and hook, without building a key per lookup. */
+  private readonly byHook: Record<Family, Partial<Record<Hook, BaseChainRef[]>>> = { 4: {}, 6: {} }
   private readonly indexes = new WeakMap<Chain, ChainIndex>()
   readonly present: { nat: Record<Family, boolean>; mangle: Record<Family, boolean>; any: Record<Family, boolean> }
-  private readonly canSnatMemo = new Map<string, boolean>()
+  private readonly canSnatMemo = new WeakMap<Chain, boolean>()
 
   constructor(private readonly tables: readonly Table[]) {
     const present = { nat: { 4: false, 6: false }, mangle: { 4: false, 6: false }, any: { 4: false, 6: false } }
@@ -117,6 +123,10 @@ export class Netfilter {
     }
     // Same priority: iptables (registered at module load) before nft base chains; otherwise the kernel's order.
     for (const list of this.hookChains.values()) list.sort((a, b) => a.priority - b.priority || rank(a.table) - rank(b.table))
+    for (const [key, list] of this.hookChains) {
+      const [fam, hook] = key.split('/') as [string, Hook]
+      this.byHook[Number(fam) as Family][hook] = list
+    }
     this.present = present
   }
 
@@ -132,7 +142,7 @@ export class Netfilter {
   }
 
   baseChains(family: Family, hook: Hook): readonly BaseChainRef[] {
-    return this.hookChains.get(`${family}/${hook}`) ?? []
+    return this.byHook[family][hook] ?? NO_CHAINS
   }
 
   /** Runs every base chain of a hook in priority order. nat chains run for the first packet only. */
@@ -489,19 +499,19 @@ export class Netfilter {
   }
 
   /** Whether a chain (or anything it jumps to) can translate the source address. */
-  canSnat(table: Table, chainName: string, seen = new Set<string>()): boolean {
-    const key = `${table.origin}/${table.family}/${table.name}/${chainName}`
-    const memo = this.canSnatMemo.get(key)
-    if (memo !== undefined) return memo
-    if (seen.has(key)) return false
-    seen.add(key)
+  canSnat(table: Table, chainName: string, seen = new Set<Chain>()): boolean {
     const chain = table.chains.get(chainName)
+    if (!chain) return false
+    const memo = this.canSnatMemo.get(chain)
+    if (memo !== undefined) return memo
+    if (seen.has(chain)) return false
+    seen.add(chain)
     let v = false
-    for (const r of chain?.rules ?? []) {
+    for (const r of chain.rules) {
       if (r.target.kind === 'snat' || r.target.kind === 'masquerade') { v = true; break }
       if (r.target.kind === 'jump' && this.canSnat(table, r.target.chain, seen)) { v = true; break }
     }
-    this.canSnatMemo.set(key, v)
+    this.canSnatMemo.set(chain, v)
     return v
   }
 
