@@ -51,12 +51,12 @@ const fileBytes = statSync(file).size
 spawnSync('sh', ['-c', `cat '${file}' > /dev/null`])
 
 // -------------------------------------------------------------------------------------------- running
-/** Runs a shell command under GNU time; returns wall seconds, peak RSS in KiB, exit code and stdout. */
+/** Runs a shell command under GNU time: wall and CPU (user + system) seconds, peak RSS in KiB, exit code. */
 function measure(command) {
   const timeOut = path.join(dir, 'time.txt')
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', '-o', timeOut, 'sh', '-c', command], { maxBuffer: 1 << 30, encoding: 'utf8' })
-  const [wall, rss] = readFileSync(timeOut, 'utf8').trim().split('\n').pop().split(' ').map(Number)
-  return { wall, rssKiB: rss, exit: r.status, stdout: r.stdout, stderr: r.stderr }
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', '-o', timeOut, 'sh', '-c', command], { maxBuffer: 1 << 30, encoding: 'utf8' })
+  const [wall, rss, user, sys] = readFileSync(timeOut, 'utf8').trim().split('\n').pop().split(' ').map(Number)
+  return { wall, rssKiB: rss, cpu: user + sys, exit: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
 const q = (s) => `'${s}'`
@@ -70,14 +70,19 @@ const tools = [
 ].filter((t) => !t.needs || (have(t.needs) && !(t.needs === 'tshark' && args['skip-tshark'])))
 
 const results = new Map(tools.map((t) => [t.name, []]))
+const failures = []
+const loadBefore = os.loadavg()[0]
 for (let round = 0; round < args.runs; round++) {
   for (const t of tools) {
     process.stderr.write(`round ${round + 1}/${args.runs}: ${t.name} … `)
     const m = measure(t.cmd)
-    process.stderr.write(`${m.wall} s, ${(m.rssKiB / 1024).toFixed(0)} MiB${m.exit ? ` (exit ${m.exit})` : ''}\n`)
+    process.stderr.write(`${m.wall} s (CPU ${m.cpu.toFixed(2)} s), ${(m.rssKiB / 1024).toFixed(0)} MiB${m.exit ? ` (exit ${m.exit})` : ''}\n`)
+    if (m.exit && !t.name.startsWith('tshark')) failures.push(`${t.name} exited ${m.exit}: ${m.stderr.trim().split('\n')[0] ?? ''}`)
     results.get(t.name).push(m)
   }
 }
+
+const loadAfter = os.loadavg()[0]
 
 // Memory against bytes read: the same file given three times holds the same flows in three times the bytes.
 const triple = measure(`node ${q(bin)} flows ${q(file)} ${q(file)} ${q(file)} > /dev/null`)
@@ -109,15 +114,15 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const tcpdumpPps = results.has('tcpdump -nr') ? truth.packets / median(results.get('tcpdump -nr').map((m) => m.wall)) : undefined
 const fmt = (n) => Math.round(n).toLocaleString('en')
 const lines = []
-lines.push(`Capture: ${fmt(fileBytes)} bytes, ${fmt(truth.packets)} packets, ${fmt(truth.bidirectional_flows)} flows (gen-big-pcap.py, seed ${truth.seed}); ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), Node ${process.version}; median of ${args.runs} runs, page cache warm; MB = 10^6 bytes.`)
+lines.push(`Capture: ${fmt(fileBytes)} bytes, ${fmt(truth.packets)} packets, ${fmt(truth.bidirectional_flows)} flows (gen-big-pcap.py, seed ${truth.seed}); ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), Node ${process.version}; median of ${args.runs} runs, interleaved, page cache warm; load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after; MB = 10^6 bytes.`)
 lines.push('')
-lines.push('| command | wall s (runs) | packets/s | MB/s | peak RSS | packets/s vs tcpdump |')
-lines.push('|---|---|---|---|---|---|')
+lines.push('| command | wall s (runs) | CPU s | packets/s | MB/s | peak RSS | packets/s vs tcpdump |')
+lines.push('|---|---|---|---|---|---|---|')
 for (const [name, ms] of results) {
   const wall = median(ms.map((m) => m.wall))
   const pps = truth.packets / wall
   const rss = median(ms.map((m) => m.rssKiB)) / 1024
-  lines.push(`| \`${name}\` | ${wall.toFixed(2)} (${ms.map((m) => m.wall.toFixed(2)).join(', ')}) | ${fmt(pps)} | ${fmt(fileBytes / 1e6 / wall)} | ${rss.toFixed(0)} MiB | ${tcpdumpPps ? `${(pps / tcpdumpPps).toFixed(2)}×` : '-'} |`)
+  lines.push(`| \`${name}\` | ${wall.toFixed(2)} (${ms.map((m) => m.wall.toFixed(2)).join(', ')}) | ${median(ms.map((m) => m.cpu)).toFixed(2)} | ${fmt(pps)} | ${fmt(fileBytes / 1e6 / wall)} | ${rss.toFixed(0)} MiB | ${tcpdumpPps ? `${(pps / tcpdumpPps).toFixed(2)}×` : '-'} |`)
 }
 lines.push('')
 lines.push(`Memory against bytes read: the file given three times (${fmt(3 * fileBytes)} bytes, the same ${fmt(truth.bidirectional_flows)} flows): ` +
@@ -131,7 +136,8 @@ for (const [what, got, want] of checks) {
   if (!ok) bad++
   lines.push(`| ${what} | ${fmt(got)} | ${fmt(want)} | ${ok ? 'equal' : 'DIFFERENT'} |`)
 }
+if (failures.length) lines.push('', ...failures.map((f) => `FAILED: ${f}`))
 console.log(lines.join('\n'))
 
 if (!args.keep && !args.dir) rmSync(dir, { recursive: true, force: true })
-process.exit(bad ? 1 : 0)
+process.exit(bad || failures.length ? 1 : 0)
