@@ -135,7 +135,7 @@ export async function readPcapng(w: ByteWindow, sink: RecordSink, captureSize: n
     }
     const blockEnd = o + blockLength
     // A header block's contents are checked first: a bad option explains a bad trailer better than the trailer.
-    if (type !== PCAPNG_SHB && type !== BLOCK_IDB) checkTrailer(b, blockEnd, blockLength, rd32, path, blockOffset, type)
+    if (type !== PCAPNG_SHB && type !== BLOCK_IDB) checkTrailer(blockEnd, blockLength, rd32, path, blockOffset, type)
 
     if (type === BLOCK_EPB || type === BLOCK_SPB || type === BLOCK_OPB) {
       let ifaceId: number
@@ -174,7 +174,7 @@ export async function readPcapng(w: ByteWindow, sink: RecordSink, captureSize: n
       if (type !== BLOCK_SPB) {
         ticks.convert(rd32(o + 12), rd32(o + 16), iface)
         const optStart = dataStart + ((caplen + 3) & ~3)
-        if (optStart < blockEnd - 4) flags = epbFlags(b, optStart, blockEnd - 4, rd16, rd32)
+        if (optStart < blockEnd - 4) flags = epbFlags(optStart, blockEnd - 4, rd16, rd32)
       }
       // An SPB has no timestamp: it keeps the previous packet's (ticks is left as it was), so flow times stay sane.
       p.interface = iface
@@ -207,14 +207,14 @@ export async function readPcapng(w: ByteWindow, sink: RecordSink, captureSize: n
         s.byteOrder = le ? 'little' : 'big'
         s.version = `${major}.${minor}`
       }
-      checkOptions(b, o + 24, blockEnd - 4, rd16, path, blockOffset, 'section header block')
-      checkTrailer(b, blockEnd, blockLength, rd32, path, blockOffset, type)
+      checkOptions(o + 24, blockEnd - 4, rd16, path, blockOffset, 'section header block')
+      checkTrailer(blockEnd, blockLength, rd32, path, blockOffset, type)
     } else if (type === BLOCK_IDB) {
       if (blockLength < 20) throw new CaptureError(path, blockOffset, `interface description block of ${blockLength} bytes is shorter than its 20-byte minimum`, 'pcapng.bad-block-length')
       const linktype = rd16(o + 8)
       const snaplen = rd32(o + 12)
-      const opts = checkOptions(b, o + 16, blockEnd - 4, rd16, path, blockOffset, 'interface description block')
-      checkTrailer(b, blockEnd, blockLength, rd32, path, blockOffset, type)
+      const opts = checkOptions(o + 16, blockEnd - 4, rd16, path, blockOffset, 'interface description block')
+      checkTrailer(blockEnd, blockLength, rd32, path, blockOffset, type)
       let name: string | undefined
       let description: string | undefined
       let decimalExponent = 6
@@ -253,7 +253,7 @@ export async function readPcapng(w: ByteWindow, sink: RecordSink, captureSize: n
 }
 
 function checkTrailer(
-  b: Buffer, blockEnd: number, blockLength: number, rd32: (o: number) => number, path: string, blockOffset: number, type: number,
+  blockEnd: number, blockLength: number, rd32: (o: number) => number, path: string, blockOffset: number, type: number,
 ): void {
   const trailer = rd32(blockEnd - 4)
   if (trailer !== blockLength) {
@@ -263,7 +263,7 @@ function checkTrailer(
 
 /** Walks an option list, checking every length; returns [code, valueStart, valueLength] triples. */
 function checkOptions(
-  b: Buffer, start: number, end: number, rd16: (o: number) => number, path: string, blockOffset: number, what: string,
+  start: number, end: number, rd16: (o: number) => number, path: string, blockOffset: number, what: string,
 ): [number, number, number][] {
   const out: [number, number, number][] = []
   let o = start
@@ -282,7 +282,7 @@ function checkOptions(
 }
 
 /** epb_flags (option 2) of an EPB, 0 when absent; a malformed option list is ignored here, not fatal. */
-function epbFlags(b: Buffer, start: number, end: number, rd16: (o: number) => number, rd32: (o: number) => number): number {
+function epbFlags(start: number, end: number, rd16: (o: number) => number, rd32: (o: number) => number): number {
   let o = start
   while (o + 4 <= end) {
     const code = rd16(o)
