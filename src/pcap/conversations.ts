@@ -35,11 +35,24 @@ export interface FlowJson {
   inner: boolean
 }
 
+/** Latest second a JavaScript Date (and so ISO 8601 here) can show: year 275760. */
+const MAX_DATE_SEC = 8_640_000_000_000n
+
+/**
+ * ISO 8601 UTC with nanoseconds. A time a Date cannot hold (a fuzzed pcapng can claim 2^64 seconds) is
+ * written as decimal seconds since the epoch instead, so no timestamp makes the output fail.
+ */
 export function formatTimestampNs(ns: bigint): string {
-  const sec = ns / 1_000_000_000n
-  const frac = ns % 1_000_000_000n
+  let sec = ns / 1_000_000_000n
+  let frac = ns % 1_000_000_000n
+  if (frac < 0n) {
+    frac += 1_000_000_000n
+    sec -= 1n
+  }
+  const digits = frac.toString().padStart(9, '0')
+  if (sec > MAX_DATE_SEC || sec < -MAX_DATE_SEC) return `${sec}.${digits}`
   const iso = new Date(Number(sec) * 1000).toISOString().replace(/\.\d{3}Z$/, '')
-  return `${iso}.${frac.toString().padStart(9, '0')}Z`
+  return `${iso}.${digits}Z`
 }
 
 export function flowJson(f: Flow): FlowJson {

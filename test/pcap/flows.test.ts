@@ -131,6 +131,8 @@ describe('text forms', () => {
   it('timestamps are ISO 8601 UTC with nanoseconds', () => {
     expect(formatTimestampNs(1_795_405_063_994_102_847n)).toBe('2026-11-23T03:37:43.994102847Z')
     expect(formatTimestampNs(0n)).toBe('1970-01-01T00:00:00.000000000Z')
+    expect(formatTimestampNs(-1n)).toBe('1969-12-31T23:59:59.999999999Z')
+    expect(formatTimestampNs(18_446_744_073_709_551_615_000_000_000n)).toBe('18446744073709551615.000000000')
   })
 
   it('flowJson keeps the shape fixed by the issue', async () => {
