@@ -42,6 +42,8 @@ export interface View {
   readable: boolean
   packets: number
   linktypes: number[]
+  /** Interface names (pcapng if_name; null without one), in file order: capinfos's interface list. */
+  interface_names: (string | null)[]
   packets_per_interface: Record<string, number>
   sll_ifindex_packets: Record<string, number>
   packets_containing: Record<string, number>
@@ -84,6 +86,7 @@ export function readOracle(file: string): { view: View; noDefragment?: { packets
     readable,
     packets: t.packets,
     linktypes: o.header.linktypes ?? [],
+    interface_names: ((o.capinfos.interfaces ?? []) as { Name?: string }[]).map((i) => i.Name ?? null),
     packets_per_interface: t.packets_per_interface,
     sll_ifindex_packets: t.sll_ifindex_packets,
     packets_containing: containing(t.packets_containing),
@@ -186,6 +189,7 @@ export async function readNatlens(file: string, reader: ReaderName = 'builtin'):
     readable: !(s.problem && s.packets === 0 && s.interfaces.length === 0),
     packets: s.packets,
     linktypes: s.interfaces.map((i) => i.linktype),
+    interface_names: s.interfaces.map((i) => i.name ?? null),
     packets_per_interface: Object.fromEntries(s.interfaces.filter((i) => i.packets > 0).map((i) => [i.id, i.packets])),
     sll_ifindex_packets: s.ifindexPackets,
     packets_containing: Object.fromEntries(COMPARED_PROTOCOLS.filter((k) => containing.get(k)).map((k) => [k, containing.get(k) as number])),
