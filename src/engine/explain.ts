@@ -143,7 +143,12 @@ function walk(engine: Engine, flow: Flow, choices: ChoiceScript, options: WalkOp
   }
   const route = (iif: string): RouteResult => {
     const r = router.decide({ family, src: pkt.src, dst: pkt.dst, iif, mark: pkt.mark, proto: pkt.proto, sport: pkt.sport, dport: pkt.dport }, steps)
-    if (r.kind === 'unicast') { pkt.oif = r.dev; gateway = r.gateway }
+    if (r.kind === 'unicast') {
+      pkt.oif = r.dev
+      gateway = r.gateway
+      const hops = r.route.nexthops
+      if (hops && hops.length > 1) warnings.push(`${r.route.ref.artifact}:${r.route.ref.line}: a multipath route; the kernel hashes each flow onto one of ${hops.map((h) => h.dev ?? '?').join(', ')}; natlens shows the first`)
+    }
     return r
   }
   const runHook = (hook: Hook) => netfilter.runHook(hook, pkt, ctx)
@@ -168,6 +173,7 @@ function walk(engine: Engine, flow: Flow, choices: ChoiceScript, options: WalkOp
   const r = route(pkt.iif ?? 'lo')
   if (r.kind === 'blocked') return finish('dropped', null)
   if (r.kind === 'no-route') return finish(router.routesKnown[family] ? 'no-route' : 'insufficient-info', null)
+  if (family === 4 && pkt.iif && !reversePathOk(engine, pkt, r.kind === 'unicast' ? r.dev : 'lo', steps)) return finish('dropped', null)
   if (r.kind === 'local') {
     if (runHook('input').kind === 'drop') return finish('dropped', null)
     return finish('delivered', null)
@@ -182,6 +188,35 @@ function walk(engine: Engine, flow: Flow, choices: ChoiceScript, options: WalkOp
   if (runHook('forward').kind === 'drop') return finish('dropped', null)
   if (runHook('postrouting').kind === 'drop') return finish('dropped', null)
   return finish('forwarded', r.dev)
+}
+
+/**
+ * rp_filter as fib_validate_source checks it: the stricter of conf.all and conf.<iif> applies; the reverse lookup is
+ * made as if sending to the source from the destination, with the forward route's egress device as iif (lo for local
+ * delivery: __mkroute_input passes FIB_RES_OIF) and the packet's mark only when src_valid_mark is set.
+ * Strict (1): the route back must leave through the arrival interface; loose (2): a route back must exist.
+ */
+function reversePathOk(engine: Engine, pkt: Packet, lookupIif: string, steps: Step[]): boolean {
+  const sys = engine.state.sysctls
+  if (sys.size === 0 || !pkt.iif) return true
+  const all = sys.get('net.ipv4.conf.all.rp_filter')
+  const own = sys.get(`net.ipv4.conf.${pkt.iif}.rp_filter`)
+  if (!own && !all) return true
+  const mode = Math.max(Number(all?.value ?? 0), Number(own?.value ?? 0))
+  if (mode !== 1 && mode !== 2) return true
+  const ref = (Number(own?.value ?? 0) >= Number(all?.value ?? 0) ? own : all) ?? all!
+  const validMark = sys.get(`net.ipv4.conf.${pkt.iif}.src_valid_mark`)?.value.trim() === '1' || sys.get('net.ipv4.conf.all.src_valid_mark')?.value.trim() === '1'
+  const scratch: Step[] = []
+  const back = engine.router.decide({ family: 4, src: pkt.dst, dst: pkt.src, iif: lookupIif, mark: validMark ? pkt.mark : 0, proto: pkt.proto, sport: pkt.dport, dport: pkt.sport }, scratch)
+  const backDev = back.kind === 'unicast' ? back.dev : back.kind === 'local' ? back.route.dev : undefined
+  const passed = mode === 2 ? back.kind === 'unicast' || back.kind === 'local' : backDev === pkt.iif
+  steps.push({
+    kind: 'rp-filter', mode: mode as 1 | 2, iif: pkt.iif, passed, ...(backDev ? { reverseEgress: backDev } : {}), ref: ref.ref,
+    summary: passed
+      ? `rp_filter=${mode} on ${pkt.iif}: the route back to ${formatIp(pkt.src)} ${mode === 1 ? `leaves through ${pkt.iif}` : 'exists'}`
+      : `rp_filter=${mode} on ${pkt.iif}: the route back to ${formatIp(pkt.src)} ${backDev ? `leaves through ${backDev}, not ${pkt.iif}` : 'does not exist'}: dropped as a martian source`,
+  })
+  return passed
 }
 
 function makeTrace(engine: Engine, flow: Flow, pkt: Packet, ctx: WalkContext, verdict: Verdict, egress: string | null): Trace {

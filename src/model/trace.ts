@@ -32,6 +32,8 @@ export type Step =
   | (StepBase & { readonly kind: 'route'; readonly table: string; readonly route: Route; readonly egress?: string; readonly gateway?: IpAddress })
   /** The nat table is skipped for a packet that is not the first of its connection, or conntrack reversed a NAT. */
   | (StepBase & { readonly kind: 'conntrack'; readonly changes: readonly FlowDiff[]; readonly ref?: SourceRef })
+  /** Reverse-path filtering (rp_filter): the route back to the source must leave through the arrival interface (strict) or exist (loose). */
+  | (StepBase & { readonly kind: 'rp-filter'; readonly mode: 1 | 2; readonly iif: string; readonly passed: boolean; readonly reverseEgress?: string; readonly ref: SourceRef })
   /** The engine met something it does not model; the verdict becomes insufficient-info. */
   | (StepBase & { readonly kind: 'indeterminate'; readonly reason: string; readonly ref?: SourceRef })
 

@@ -67,6 +67,8 @@ export function stepJson(s: Step): StepJson {
       return { kind: s.kind, summary: s.summary, table: s.table, evidence: evidence(s.route.ref) }
     case 'conntrack':
       return { kind: s.kind, summary: s.summary, ...(s.ref ? { evidence: evidence(s.ref) } : {}), ...(s.changes.length ? { changes: [...s.changes] } : {}) }
+    case 'rp-filter':
+      return { kind: s.kind, summary: s.summary, evidence: evidence(s.ref) }
     case 'indeterminate':
       return { kind: s.kind, summary: s.summary, ...(s.ref ? { evidence: evidence(s.ref) } : {}) }
     default:

@@ -175,3 +175,25 @@ describe('ipv6-egress-v4 (IPv6 cluster, IPv4 egress plugin)', async () => {
     }
   })
 })
+
+describe('rp_filter (fib_validate_source)', async () => {
+  async function withSysctl(eth1: number) {
+    const dir = await mkdtemp(join(tmpdir(), 'natlens-rpf-'))
+    for (const f of [...BASE, 'iptables-save-nat.txt']) await writeFile(join(dir, f), await readFile(join(EXAMPLES, 'default-ipv4', f)))
+    await writeFile(join(dir, 'sysctl.txt'), `net.ipv4.ip_forward = 1\nnet.ipv4.conf.all.rp_filter = 0\nnet.ipv4.conf.eth0.rp_filter = 2\nnet.ipv4.conf.eth1.rp_filter = ${eth1}\n`)
+    return loadNodeState([dir])
+  }
+  it('strict on eth1: a VPC host reaching web (a pod of eth0) through eth1 is dropped, the route back leaves through eth0', async () => {
+    const v = ex(await withSysctl(1), { src: '10.0.20.15', dst: '10.0.7.201', dport: 8080, origin: 'external', iif: 'eth1' })
+    expect(v.verdict).toBe('dropped')
+    expect(v.steps.find((s) => s.kind === 'rp-filter')?.summary).toMatch(/leaves through eth0, not eth1/)
+  })
+  it('loose on eth1: the same packet is forwarded to the pod', async () => {
+    const v = ex(await withSysctl(2), { src: '10.0.20.15', dst: '10.0.7.201', dport: 8080, origin: 'external', iif: 'eth1' })
+    expect(v).toMatchObject({ verdict: 'forwarded', egressInterface: 'eni212428e8e5c', snat: false })
+  })
+  it('strict on eth1: a VPC host reaching api (a pod of eth1) through eth1 passes: rule 1536 sends the reply out eth1', async () => {
+    const v = ex(await withSysctl(1), { src: '10.0.20.15', dst: '10.0.9.88', dport: 8080, origin: 'external', iif: 'eth1' })
+    expect(v).toMatchObject({ verdict: 'forwarded', egressInterface: 'enie90ff0f6268' })
+  })
+})
