@@ -34,6 +34,11 @@ export class AddressBook {
     }
   }
 
+  /** The node's primary address as derived (IMDS local-ipv4, the AWS SNAT rule), known even without addresses. */
+  get primary(): IpAddress | undefined {
+    return this.state.derived.primaryAddress
+  }
+
   get known(): boolean {
     return this.local.size + this.local6.size > 0
   }

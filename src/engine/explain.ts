@@ -172,6 +172,13 @@ function walk(engine: Engine, flow: Flow, choices: ChoiceScript, options: WalkOp
   if (runHook('prerouting').kind === 'drop') return finish('dropped', null)
   const r = route(pkt.iif ?? 'lo')
   if (r.kind === 'blocked') return finish('dropped', null)
+  if (r.kind === 'no-route' && !router.routesKnown[family] && !addresses.isLocal(pkt.dst)) {
+    // No routes in the bundle: the packet is taken to be forwarded out an unknown interface, so the nat rules that
+    // decide SNAT still run (a rule that tests the egress interface sees none); the egress interface stays null.
+    if (runHook('forward').kind === 'drop') return finish('dropped', null)
+    if (runHook('postrouting').kind === 'drop') return finish('dropped', null)
+    return finish('forwarded', null)
+  }
   if (r.kind === 'no-route') return finish(router.routesKnown[family] ? 'no-route' : 'insufficient-info', null)
   if (family === 4 && pkt.iif && !reversePathOk(engine, pkt, r.kind === 'unicast' ? r.dev : 'lo', steps)) return finish('dropped', null)
   if (r.kind === 'local') {

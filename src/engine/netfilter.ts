@@ -237,7 +237,14 @@ export class Netfilter {
       }
       case 'addrtype': {
         const addr = m.which === 'src' ? pkt.src : pkt.dst
-        if (!ctx.addresses.known) return 'unknown'
+        if (!ctx.addresses.known) {
+          // Neither addresses nor the local table in the bundle: only the node's primary address (from the SNAT
+          // rule or IMDS) is known to be local. Said in the warnings, not guessed silently.
+          const note = 'the node\'s addresses are not in the bundle (no ip addr, no local table): natlens took only its primary address as local for addrtype matches'
+          if (!ctx.warnings.includes(note)) ctx.warnings.push(note)
+          const t = ctx.addresses.primary && ctx.addresses.primary.value === addr.value ? 'LOCAL' : 'UNICAST'
+          return neg(m.types.includes(t), m.negated)
+        }
         const limit = m.limitIfaceIn ? pkt.iif : m.limitIfaceOut ? pkt.oif : undefined
         const t = ctx.addresses.addrType(addr, limit)
         return neg(m.types.includes(t), m.negated)

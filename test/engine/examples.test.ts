@@ -197,3 +197,21 @@ describe('rp_filter (fib_validate_source)', async () => {
     expect(v).toMatchObject({ verdict: 'forwarded', egressInterface: 'enie90ff0f6268' })
   })
 })
+
+describe('partial state still gets an answer, with what is missing named and the fields that depend on it null', () => {
+  it('only a nat table: SNAT is decided, the egress interface is unknown', async () => {
+    const only = await node('default-ipv4', ['iptables-save-nat.txt'])
+    const v = ex(only, { src: '10.0.7.201', dst: '93.184.216.34' })
+    expect(v).toMatchObject({ snat: true, sourceAfter: '10.0.3.45', egressInterface: null, owner: 'vpc-cni' })
+    expect(v.warnings.join(' ')).toMatch(/no routes in the bundle/)
+    expect(ex(only, { src: '10.0.7.201', dst: '10.0.20.15' })).toMatchObject({ snat: false, sourceAfter: '10.0.7.201' })
+  })
+  it('only ip rule and routes: the egress interface is decided, SNAT is unknown', async () => {
+    const only = await node('default-ipv4', ['ip-rule.txt', 'ip-route-all.txt'])
+    const v = ex(only, { src: '10.0.9.88', dst: '10.0.20.15' })
+    expect(v).toMatchObject({ snat: null, sourceAfter: null, egressInterface: 'eth1' })
+    expect(v.warnings.join(' ')).toMatch(/no iptables or nft rules/)
+    // Without the mangle/nat rules nothing sets the connmark: off-VPC traffic of api would take table 2 as well.
+    expect(ex(only, { src: '10.0.9.88', dst: '93.184.216.34' }).egressInterface).toBe('eth1')
+  })
+})
