@@ -8,6 +8,7 @@ import { representativeFlows } from '../engine/representative.js'
 import { toVerdictJson, type VerdictJson } from '../render/verdict-json.js'
 import { renderExplanation, renderVerdictTable } from '../render/explain-text.js'
 import { NatlensError } from '../errors.js'
+import { flowLogReport, type FlowLogExplanation } from '../doctor/flow-log.js'
 
 export default class Explain extends NatlensCommand {
   static override summary = 'Explain whether a flow is SNATed on the node, to which source, out of which interface, and which rule decided.'
@@ -19,6 +20,8 @@ The input is a bundle from \`natlens collect\`, the EKS log collector's tarball,
     { description: 'A pod on a secondary ENI to an address inside the VPC, as JSON', command: '<%= config.bin %> <%= command.id %> fixtures/example-node --src 10.0.9.88 --dst 10.0.20.15 --dport 5432 --json' },
     { description: 'Every pod against representative destinations', command: '<%= config.bin %> <%= command.id %> fixtures/example-node --all-pods' },
     { description: 'Flows listed in a CSV file (src,dst,proto,sport,dport)', command: '<%= config.bin %> <%= command.id %> fixtures/example-node --flows fixtures/example-flows.csv' },
+    { description: 'Which address a VPC Flow Log record shows (default format)', command: '<%= config.bin %> <%= command.id %> fixtures/example-node --flow-log-line "2 123456789012 eni-0a1b2c3d4e5f6a7b8 10.0.3.45 10.0.20.15 41234 5432 6 12 1840 1700000000 1700000060 ACCEPT OK"' },
+    { description: 'A record in a custom format with pkt-srcaddr', command: '<%= config.bin %> <%= command.id %> fixtures/example-node --flow-log-format \'${version} ${interface-id} ${srcaddr} ${pkt-srcaddr} ${dstaddr} ${dstport} ${protocol} ${action}\' --flow-log-line "5 eni-0f1e2d3c4b5a69788 10.0.6.120 10.0.9.88 10.0.20.15 5432 6 ACCEPT"' },
   ]
   static override strict = false
   static override args = { inputs: Args.string({ description: 'bundle directory, .tar.gz, or files', required: true }) }
@@ -35,11 +38,14 @@ The input is a bundle from \`natlens collect\`, the EKS log collector's tarball,
     flows: Flags.string({ summary: 'A CSV or JSON file of flows to explain.' }),
     'all-pods': Flags.boolean({ summary: 'Explain every pod against representative destinations.' }),
     steps: Flags.boolean({ summary: 'Show the step table (default for one flow).', allowNo: true }),
+    'flow-log-line': Flags.string({ summary: 'A VPC Flow Log record: say whether its address is the node\'s SNAT, the pod\'s own, or the secondary-address behaviour.' }),
+    'flow-log-format': Flags.string({ summary: 'The record\'s format, e.g. \'${version} ${srcaddr} ${pkt-srcaddr} …\' (default: the version 2 default format, or a header line before the record).', dependsOn: ['flow-log-line'] }),
   }
 
-  async run(): Promise<VerdictJson | VerdictJson[]> {
+  async run(): Promise<VerdictJson | VerdictJson[] | FlowLogExplanation> {
     const { argv, flags } = await this.parse(Explain)
     const state = await loadNodeState(argv as string[], { prefer: flags.file ?? [] })
+    if (flags['flow-log-line']) { const r = flowLogReport(state, flags['flow-log-line'], flags['flow-log-format']); this.log(r.text); return r.result }
     const labelled: { label?: string; flow: Flow }[] = []
     if (flags['all-pods']) labelled.push(...representativeFlows(state))
     if (flags.flows) labelled.push(...(await readFlowList(flags.flows)).map((flow) => ({ flow })))

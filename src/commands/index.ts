@@ -2,10 +2,14 @@
 import Explain from './explain.js'
 import Inspect from './inspect.js'
 import Analyze from './analyze.js'
+import Doctor from './doctor.js'
+import Whatif from './whatif.js'
 
 export const COMMANDS = {
   explain: Explain,
   inspect: Inspect,
   analyze: Analyze,
   flows: (await import('./flows.js')).default,
+  doctor: Doctor,
+  whatif: Whatif,
 }

@@ -12,7 +12,8 @@ export function parseCidrList(value: string, family: 4 | 6 = 4): { cidrs: Cidr[]
   const cidrs: Cidr[] = []
   const bad: string[] = []
   for (const t of value.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean)) {
-    const c = parseCidr(t)
+    // The CNI reads each entry with net.ParseCIDR: a prefix length is required.
+    const c = t.includes('/') ? parseCidr(t) : undefined
     if (!c || c.family !== family) bad.push(t)
     else if (!cidrs.some((x) => x.network === c.network && x.prefix === c.prefix)) cidrs.push(c)
   }

@@ -75,8 +75,8 @@ export function parseSettingChange(text: string): SettingChange | string {
       return { kind: 'sgpMode', value: v, text }
     }
     case 'ADD_VPC_CIDR': {
-      const c = parseCidr(value)
-      if (!c || c.family !== 4) return bad('not an IPv4 CIDR')
+      const c = value.includes('/') ? parseCidr(value) : undefined
+      if (!c || c.family !== 4) return bad('not an IPv4 CIDR (a VPC CIDR block has a prefix length, e.g. 100.64.0.0/16)')
       return { kind: 'addVpcCidr', cidr: c, text }
     }
     default:
