@@ -10,6 +10,8 @@ export const COMMANDS = {
   inspect: Inspect,
   analyze: Analyze,
   flows: (await import('./flows.js')).default,
+  collect: (await import('./collect.js')).default,
+  'collector-script': (await import('./collector-script.js')).default,
   doctor: Doctor,
   whatif: Whatif,
 }

@@ -142,6 +142,14 @@ function tablesContributions(tables: Table[], rank: number, separateBackends: bo
   }))
 }
 
+/**
+ * What a rule or route says, without where it was read: `ip rule` and `ip -j rule` (natlens collect writes both)
+ * parse to the same facts from different text, and must count as the same source, not as two that differ.
+ */
+function parsedFingerprint(fact: object): string {
+  return JSON.stringify(fact, (k, v) => (k === 'ref' ? undefined : typeof v === 'bigint' ? v.toString() : v))
+}
+
 export interface ParsedArtifact {
   readonly contributions: Contribution[]
   readonly manifest?: Record<string, unknown>
@@ -164,7 +172,7 @@ export function parseArtifact(kind: SourceKind, artifact: Artifact, sink: Diagno
       if (families.size === 0) families.add(fam ?? 4)
       return {
         contributions: [...families].map((f) => ({
-          slot: `rules/${f}`, fingerprint: rules.filter((r) => r.family === f).map((r) => r.ref.text.trim()).join('\n'),
+          slot: `rules/${f}`, fingerprint: () => rules.filter((r) => r.family === f).map(parsedFingerprint).join('\n'),
           apply(facts: NodeFacts) { facts.routingRules.push(...rules.filter((r) => r.family === f)) },
         })),
       }
@@ -184,7 +192,7 @@ export function parseArtifact(kind: SourceKind, artifact: Artifact, sink: Diagno
       return {
         contributions: [...slots].map(([slot, list]) => ({
           // A dump of every table outranks a one-table listing of the same table.
-          slot, rank: tablesHere, fingerprint: list.map((r) => r.ref.text.trim()).sort().join('\n'),
+          slot, rank: tablesHere, fingerprint: () => list.map(parsedFingerprint).sort().join('\n'),
           apply(facts: NodeFacts) { facts.routes.push(...list) },
         })),
       }

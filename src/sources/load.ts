@@ -49,8 +49,14 @@ export function buildState(artifacts: readonly Artifact[], readDiagnostics: read
 
   // 1. Identify and parse each artifact into contributions, each filling a slot.
   const separateBackends = artifacts.some((a) => identify(a).kind === 'manifest')
+  const later = laterStatePrefixes(artifacts)
   const bySlot = new Map<string, { artifact: Artifact; kind: SourceKind; contribution: Contribution; rank: number }[]>()
   for (const artifact of artifacts) {
+    const setAside = later.find((p) => artifact.name.startsWith(p))
+    if (setAside) {
+      infos.set(artifact.name, { info: { artifact: artifact.name, used: false, reason: `the state taken again after the capture (manifest.json "after"): set aside, not counted twice; give the ${setAside.slice(setAside.search(/[^/:]+\/$/))} folder on its own to read it`, bytes: artifact.bytes.length } })
+      continue
+    }
     const id = identify(artifact)
     if (!id.kind) {
       infos.set(artifact.name, { info: { artifact: artifact.name, used: false, reason: id.reason ?? 'not recognised as any node-state source', bytes: artifact.bytes.length } })
@@ -132,6 +138,24 @@ export function buildState(artifacts: readonly Artifact[], readDiagnostics: read
     ...facts, artifacts: [...infos.values()].map((x) => x.info), present, diagnostics, derived, routeTables, captures,
     ...(manifest ? { manifest } : {}),
   }
+}
+
+/**
+ * `natlens collect --capture` takes the state twice, before and after the capture, and keeps the second copy in
+ * the folder its manifest names (`"after": {"dir": "after/"}`). Read together, the two copies would double every
+ * rule, route and conntrack entry, so the folder is set aside here: the state before the capture is the bundle's
+ * state, and the later one can be read on its own. Returns the name prefixes to set aside (inside a tarball too).
+ */
+function laterStatePrefixes(artifacts: readonly Artifact[]): string[] {
+  const out: string[] = []
+  for (const a of artifacts) {
+    if (!/(^|[/:])manifest\.json$/.test(a.name) || identify(a).kind !== 'manifest') continue
+    let dir: unknown
+    try { dir = (JSON.parse(a.bytes.toString('utf8')) as { after?: { dir?: unknown } }).after?.dir } catch { continue }
+    if (typeof dir !== 'string' || !/^[A-Za-z0-9_.-]+\/$/.test(dir)) continue
+    out.push(`${a.name.slice(0, a.name.length - 'manifest.json'.length)}${dir}`)
+  }
+  return out
 }
 
 function resolveUnknownBackends(bySlot: Map<string, { contribution: Contribution }[]>): void {
