@@ -1,7 +1,8 @@
 import { once } from 'node:events'
 import { Args, Flags } from '@oclif/core'
-import { ExitCode, NatlensError } from '../errors.js'
-import { SORT_KEYS, flowJson, flowsReport, readFlows, topFlows, writeReportJson, type FlowsReport } from '../pcap/conversations.js'
+import { ExitCode, NatlensError, type ExitCodeValue } from '../errors.js'
+import { SORT_KEYS, flowJson, flowsReport, readFlows, topFlows, writeReportJson, type FlowsReport, type FlowsResult } from '../pcap/conversations.js'
+import type { Flow } from '../pcap/flows.js'
 import { parseFlowFilter } from '../pcap/filter.js'
 import { ProgressBar, problemLine, renderFlowTable } from '../pcap/render-flows.js'
 import { NatlensCommand } from './base.js'
@@ -67,51 +68,60 @@ Exit status: 0 when every input was read to its end and decoded; 1 for partial s
     const { argv, flags } = await this.parse(Flows)
     const inputs = argv as string[]
     if (inputs.filter((i) => i === '-').length > 1) throw new NatlensError('standard input (-) can be read only once', 'flows.usage', ExitCode.badInput)
+    const json = this.jsonEnabled()
+    const top = flags.top ?? (json || flags.ndjson ? undefined : DEFAULT_TABLE_ROWS)
     const bar = flags.progress ?? process.stderr.isTTY === true ? new ProgressBar(process.stderr) : undefined
-    const ndjson = flags.ndjson
-    const top = flags.top ?? (this.jsonEnabled() || ndjson ? undefined : DEFAULT_TABLE_ROWS)
     const result = await readFlows(inputs, {
       decap: flags.decap,
-      ...(top !== undefined ? { select: { sort: flags.sort, top } } : {}),
       reader: flags.reader,
+      ...(top !== undefined ? { select: { sort: flags.sort, top } } : {}),
       ...(flags.filter ? { filter: flags.filter } : {}),
       ...(bar ? { onProgress: (p) => { if (p.bytesTotal === undefined || p.bytesTotal >= PROGRESS_MIN_BYTES || flags.progress) bar.update(p.bytesDone, p.bytesTotal, p.packets) } } : {}),
-      ...(ndjson ? {
-        onFlow: (f) => process.stdout.write(`${JSON.stringify({ type: 'flow', ...flowJson(f) })}\n`),
-        idleTimeoutSec: flags['idle-timeout'],
-        beforeRefill: stdoutDrained,
-      } : {}),
+      ...(flags.ndjson ? { onFlow: writeFlowLine, idleTimeoutSec: flags['idle-timeout'], beforeRefill: stdoutDrained } : {}),
     })
     bar?.clear()
     const shown = topFlows(result.flows, flags.sort, top)
     const report = flowsReport(result, shown, flags.sort)
-    const lines = result.read.files.map(problemLine).filter((l): l is string => l !== undefined)
-    const undecoded = result.read.files.some((f) => f.undecodedPackets > 0)
-    // Nothing read at all: every input refused, or every packet on a link type natlens does not decode.
-    const failed = result.read.unreadable || ((lines.length > 0 || undecoded) && result.read.files.every((f) => f.packets === f.undecodedPackets))
-    if (this.jsonEnabled()) {
+    const outcome = readOutcome(result)
+    if (json) {
       await writeReportJson(report, drainingWrite)
       this.jsonWritten = true
-    } else if (ndjson) {
+    } else if (flags.ndjson) {
       const { flows: _streamed, ...summary } = report
       process.stdout.write(`${JSON.stringify({ type: 'summary', ...summary })}\n`)
-    } else if (!this.jsonEnabled() && !failed) {
+    } else if (outcome.exit !== ExitCode.badInput) {
       this.log(renderFlowTable(shown, { color: process.stdout.isTTY === true && !process.env.NO_COLOR }))
-      const files = result.read.files.length
-      const matching = flags.filter ? `, ${result.flows.length} matching "${flags.filter.text}"` : ''
-      this.log(`${report.flows.length} shown of ${result.flowCount} flows${matching}, by ${flags.sort}; ${result.packets.toLocaleString('en')} packets in ${files} file${files === 1 ? '' : 's'}${result.truncated ? ' (read in part: truncated)' : ''}`)
+      this.log(summaryLine(result, report, flags.sort, flags.filter?.text))
     }
     for (const w of result.read.warnings) process.stderr.write(`natlens: warning: ${w.artifact}: byte ${w.offset ?? 0}: ${w.message}\n`)
-    if (lines.length === 0 && !undecoded) return report
-    // Partial success (exit 1) or failure (exit 2): the result is still printed, then the problems, one line each.
-    // oclif mutes logToStderr under --json; these lines go to stderr, apart from the JSON on stdout.
-    const toStderr = (l: string): void => { process.stderr.write(`natlens: ${l}\n`) }
-    for (const l of this.jsonEnabled() ? lines : lines.slice(0, -1)) toStderr(l)
-    const last = lines.at(-1) ?? 'no packet could be decoded (see the link-type warnings above)'
-    throw new NatlensError(last, failed ? 'flows.unreadable' : 'flows.partial', failed ? ExitCode.badInput : ExitCode.problem)
+    if (outcome.exit === ExitCode.ok) return report
+    // Partial success (1) or failure (2): the output above stands; each problem is one line on stderr, the last
+    // through the error (oclif mutes logToStderr under --json, so there every line is written here).
+    for (const l of json ? outcome.lines : outcome.lines.slice(0, -1)) process.stderr.write(`natlens: ${l}\n`)
+    throw new NatlensError(outcome.lines.at(-1) ?? 'no packet could be decoded (see the link-type warnings above)',
+      outcome.exit === ExitCode.badInput ? 'flows.unreadable' : 'flows.partial', outcome.exit)
   }
 }
 
+/** The exit status of a read, and its problem lines (`<file>: byte <offset>: <what>`). */
+function readOutcome(result: FlowsResult): { exit: ExitCodeValue; lines: string[] } {
+  const lines = result.read.files.map(problemLine).filter((l): l is string => l !== undefined)
+  const undecoded = result.read.files.some((f) => f.undecodedPackets > 0)
+  if (lines.length === 0 && !undecoded) return { exit: ExitCode.ok, lines }
+  // Nothing read at all: every input refused, or every packet on a link type natlens does not decode.
+  const nothing = result.read.unreadable || result.read.files.every((f) => f.packets === f.undecodedPackets)
+  return { exit: nothing ? ExitCode.badInput : ExitCode.problem, lines }
+}
+
+function summaryLine(result: FlowsResult, report: FlowsReport, sort: string, filter: string | undefined): string {
+  const files = result.read.files.length
+  const matching = filter !== undefined ? `, ${result.flows.length} matching "${filter}"` : ''
+  return `${report.flows.length} shown of ${result.flowCount} flows${matching}, by ${sort}; ${result.packets.toLocaleString('en')} packets in ${files} file${files === 1 ? '' : 's'}${result.truncated ? ' (read in part: truncated)' : ''}`
+}
+
+function writeFlowLine(f: Flow): void {
+  process.stdout.write(`${JSON.stringify({ type: 'flow', ...flowJson(f) })}\n`)
+}
 
 /** A promise that stdout has drained, when it has more buffered than its high-water mark (a pipe to a slow reader). */
 function stdoutDrained(): Promise<void> | undefined {
