@@ -37,7 +37,7 @@ for (const line of readFileSync(rules, 'utf8').split('\n')) {
 }
 const pods = state.derived.pods.map((p) => p.ip)
 let seed = 12345
-const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32)
+const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32)
 const flows = []
 for (let i = 0; i < args.flows; i++) {
   const src = ['10.0.7.201', '10.0.9.88', '10.0.12.9', '10.0.14.3'][i % 4]
