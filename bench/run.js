@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: every benchmark, each against its reference tool on the same input in the same run.
 // Nothing here is a test: it prints figures (the README quotes them). Run as root for the namespace-based parts.
-//   node bench/run.js [iptables] [explain] [pcap] [collect]     (default: all that are present)
+//   node bench/run.js [iptables] [explain] [pcap] [analyze] [collect]     (default: all that are present)
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join, dirname } from 'node:path'
@@ -12,6 +12,7 @@ const suites = [
   ['iptables', 'iptables-parse.mjs', 'parse: natlens vs iptables-restore --test on the 160k-rule kube-proxy + VPC CNI dump'],
   ['explain', 'explain.mjs', 'explain: 100,000 random flows on the same state'],
   ['pcap', 'pcap.mjs', 'flows: natlens vs tcpdump -nr and tshark on the 1 GiB synthetic capture'],
+  ['analyze', 'analyze.mjs', 'analyze: pairing NAT legs in 50k and 200k-connection captures, next to tcpdump -nr'],
   ['collect', 'collect.mjs', 'collect: natlens collect vs the EKS log collector\'s commands on a 160k-rule lab node'],
 ]
 const wanted = process.argv.slice(2)
