@@ -42,6 +42,9 @@ const MAX_DATE_SEC = 8_640_000_000_000n
  * ISO 8601 UTC with nanoseconds. A time a Date cannot hold (a fuzzed pcapng can claim 2^64 seconds) is
  * written as decimal seconds since the epoch instead, so no timestamp makes the output fail.
  */
+let cachedSec = 0n
+let cachedIso = '1970-01-01T00:00:00'
+
 export function formatTimestampNs(ns: bigint): string {
   let sec = ns / 1_000_000_000n
   let frac = ns % 1_000_000_000n
@@ -51,8 +54,12 @@ export function formatTimestampNs(ns: bigint): string {
   }
   const digits = frac.toString().padStart(9, '0')
   if (sec > MAX_DATE_SEC || sec < -MAX_DATE_SEC) return `${sec}.${digits}`
-  const iso = new Date(Number(sec) * 1000).toISOString().replace(/\.\d{3}Z$/, '')
-  return `${iso}.${digits}Z`
+  // Flows of one capture share a few seconds: one Date per distinct second, not two per flow.
+  if (sec !== cachedSec) {
+    cachedSec = sec
+    cachedIso = new Date(Number(sec) * 1000).toISOString().replace(/\.\d{3}Z$/, '')
+  }
+  return `${cachedIso}.${digits}Z`
 }
 
 export function flowJson(f: Flow): FlowJson {
@@ -198,10 +205,14 @@ export async function readFlows(inputs: readonly string[], options: FlowsOptions
   })
   if (onFlow) {
     const flowCount = streamed + table.size
+    let n = 0
     for (const f of table.each()) {
       emit(f)
-      const wait = options.beforeRefill?.()
-      if (wait) await wait
+      // the same backpressure point as during the read, every thousand flows
+      if (++n % 1024 === 0) {
+        const wait = options.beforeRefill?.()
+        if (wait) await wait
+      }
     }
     return { packets: read.packets, truncated: read.truncated, flows: [], flowCount, read }
   }
