@@ -2,12 +2,14 @@
 // what the kernel did in a sibling lab scenario that already runs with the changed setting (v4cur ↔ v4ext for
 // EXTERNALSNAT, v4sgpd ↔ v4sgps for POD_SECURITY_GROUP_ENFORCING_MODE: same node, same pods, same flows).
 import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
 import { loadNodeState } from '../../src/sources/load.js'
 import { parseFlow } from '../../src/model/flow.js'
 import { parseSettingChange, stateAfter, type SettingChange } from '../../src/intent/whatif.js'
 import { captureFlows, whatIf } from '../../src/intent/whatif-run.js'
 import { diffIntent, intentOf } from '../../src/intent/index.js'
 import { renderWhatIf, toWhatIfJson } from '../../src/intent/whatif-report.js'
+import { serviceChainHash } from '../../src/intent/kube-proxy-policy.js'
 import { makeContext } from '../../src/parse/context.js'
 import { parseIptablesSave } from '../../src/parse/iptables.js'
 import { isNatlensError } from '../../src/errors.js'
@@ -46,6 +48,40 @@ describe('--set', () => {
     ['externalTrafficPolicy/api=Local', /<namespace>\/<service>/],
     ['WARM_IP_TARGET=5', /cannot change this setting/],
   ])('%s is refused: %s', (text, message) => expect(parseSettingChange(text)).toMatch(message))
+
+  it('never throws on arbitrary text', () => {
+    fc.assert(fc.property(fc.string(), fc.string(), (name, value) => { parseSettingChange(`${name}=${value}`); parseSettingChange(name) }), { numRuns: 300 })
+  })
+})
+
+describe('externalTrafficPolicy on the kube-proxy lab node', async () => {
+  const state = await loadNodeState([fixture('v4kp').bundleDir])
+  const nodePort = (port: number) => {
+    const f = parseFlow({ src: '203.0.113.10', dst: '10.0.3.45', proto: 'tcp', sport: 41000, dport: port, origin: 'external', iif: 'eth0' })
+    if (typeof f === 'string') throw new Error(f)
+    return [{ label: `external→NodePort ${port}`, flow: f }]
+  }
+  it('Local → Cluster: the external client is masqueraded and any endpoint may answer; KUBE-SVL goes away', () => {
+    const r = whatIf(state, set('externalTrafficPolicy/default/api-local:http=Cluster'), nodePort(30081))
+    const f = r.flows[0]!
+    expect(f.before).toMatchObject({ sourceAfter: '203.0.113.10', destinationAfter: '10.0.9.88', branches: [] })
+    expect(f.after.branches.map((b) => [b.destinationAfter, b.sourceAfter]).sort()).toEqual([['10.0.40.7', '10.0.3.45'], ['10.0.9.88', '10.0.3.45']])
+    expect(f.changed).toEqual(['sourceAfter', 'egressInterface'])
+    // kube-proxy's chain names: base32(sha256("default/api-local:http" + "tcp"))[:16] (kube-proxy.md §1.5).
+    const h = serviceChainHash('default/api-local:http', 'tcp')
+    expect(r.whatif.added.map((a) => a.text)).toEqual([
+      `-A KUBE-EXT-${h} -m comment --comment "masquerade traffic for default/api-local:http external destinations" -j KUBE-MARK-MASQ`,
+      `-A KUBE-EXT-${h} -j KUBE-SVC-${h}`,
+    ])
+    expect(state.tables.some((t) => t.chains.has(`KUBE-SVL-${h}`))).toBe(true)
+    expect(r.whatif.state.tables.some((t) => t.chains.has(`KUBE-SVL-${h}`))).toBe(false)
+  })
+  it('the same policy again changes nothing and says so', () => {
+    const r = whatIf(state, set('externalTrafficPolicy/default/api-local:http=Local'), nodePort(30081))
+    expect(r.whatif.added).toEqual([])
+    expect(r.whatif.warnings.join(' ')).toMatch(/already has externalTrafficPolicy=Local/)
+    expect(r.flows[0]!.changed).toEqual([])
+  })
 })
 
 describe('on the example node', async () => {
