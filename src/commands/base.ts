@@ -13,8 +13,9 @@ export abstract class NatlensCommand extends Command {
       this.exit(err.exit)
     }
     // oclif's own parse errors (unknown flag, missing value) are usage errors: exit 2 with oclif's suggestion.
+    // Under --json oclif's catch prints the error as JSON and sets the exit code from `exitCode` (1 when absent).
     if (err instanceof Errors.CLIError && (err.oclif?.exit === undefined || err.oclif.exit === 2)) {
-      return super.catch(Object.assign(err, { oclif: { ...(err.oclif ?? {}), exit: ExitCode.badInput } }))
+      return super.catch(Object.assign(err, { exitCode: ExitCode.badInput, oclif: { ...(err.oclif ?? {}), exit: ExitCode.badInput } }))
     }
     return super.catch(err)
   }
