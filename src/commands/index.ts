@@ -1,7 +1,11 @@
 // oclif's explicit command discovery: one import per command, so a bundler sees every command (single executable).
+// Static imports only: the single executable is one CommonJS script, which cannot hold a top-level await.
 import Explain from './explain.js'
 import Inspect from './inspect.js'
 import Analyze from './analyze.js'
+import Flows from './flows.js'
+import Collect from './collect.js'
+import CollectorScript from './collector-script.js'
 import Doctor from './doctor.js'
 import Whatif from './whatif.js'
 
@@ -9,9 +13,9 @@ export const COMMANDS = {
   explain: Explain,
   inspect: Inspect,
   analyze: Analyze,
-  flows: (await import('./flows.js')).default,
-  collect: (await import('./collect.js')).default,
-  'collector-script': (await import('./collector-script.js')).default,
+  flows: Flows,
+  collect: Collect,
+  'collector-script': CollectorScript,
   doctor: Doctor,
   whatif: Whatif,
 }
