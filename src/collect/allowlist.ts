@@ -64,8 +64,18 @@ const COMMANDS: Record<string, ArgCheck> = {
   tcpdump: tcpdumpToStdout,
 }
 
-/** The collector's own HTTP reader, run inside a namespace (`node …/collect/http-child.js`, requests on stdin). */
+/**
+ * The collector's own HTTP reader, run inside a namespace with the requests on stdin: `node …/collect/http-child.js`,
+ * or natlens itself (`natlens collect --http-child`, the single executable; `node bin/run.js collect --http-child`).
+ */
 const HTTP_CHILD = /[/\\]collect[/\\]http-child\.js$/
+
+function isHttpChild(file: string, args: readonly string[]): boolean {
+  if (file !== process.execPath && !/(^|\/)node$/.test(file)) return false
+  if (args.length === 1) return HTTP_CHILD.test(args[0]!)
+  const rest = args.length === 3 && /\.[cm]?js$/.test(args[0]!) ? args.slice(1) : args
+  return rest.length === 2 && rest[0] === 'collect' && rest[1] === '--http-child'
+}
 
 /** Why this argv is not a read-only command the collector may run; undefined when it is. */
 export function readOnlyViolation(argv: readonly string[]): string | undefined {
@@ -83,7 +93,8 @@ export function readOnlyViolation(argv: readonly string[]): string | undefined {
     if (!/^\d+$/.test(args[i] ?? '')) return 'timeout: a duration in seconds'
     return readOnlyViolation(args.slice(i + 1))
   }
-  if (/(^|\/)node$/.test(file)) return args.length === 1 && HTTP_CHILD.test(args[0]!) ? undefined : 'node runs only the collector\'s HTTP reader'
+  if (isHttpChild(file, args)) return undefined
+  if (file === process.execPath || /(^|\/)node$/.test(file)) return 'node runs only the collector\'s HTTP reader'
   const check = COMMANDS[file]
   if (!check) return `${file} is not a command the collector runs`
   const why = check(args)

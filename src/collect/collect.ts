@@ -78,7 +78,20 @@ export interface CollectSummary {
   readonly next: readonly string[]
 }
 
-const HTTP_CHILD = fileURLToPath(new URL('./http-child.js', import.meta.url))
+/**
+ * How to run the collector's HTTP reads inside a namespace: dist/collect/http-child.js beside this module (a checkout
+ * or an npm install), or natlens itself with `collect --http-child` (the single executable, where import.meta.url
+ * is empty and there are no files beside the code).
+ */
+export function httpChildArgv(): string[] {
+  const url = (import.meta as { url?: string }).url
+  if (typeof url === 'string' && url.startsWith('file:')) {
+    const child = fileURLToPath(new URL('./http-child.js', url))
+    if (existsSync(child)) return [process.execPath, child]
+  }
+  const script = process.argv[1]
+  return [process.execPath, ...(script && script !== process.execPath && /\.[cm]?js$/.test(script) ? [script] : []), 'collect', '--http-child']
+}
 
 function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex')
@@ -274,7 +287,7 @@ export async function collect(options: CollectOptions): Promise<CollectSummary> 
       if (netns === null) results = await runHttpJobs(jobs, options.request)
       else {
         // Loopback endpoints belong to the namespace: the reads run in a child inside it.
-        const o = await exec(wrap([process.execPath, HTTP_CHILD]), { timeoutMs: 15_000, env, input: JSON.stringify(jobs) })
+        const o = await exec(wrap(httpChildArgv()), { timeoutMs: 15_000, env, input: JSON.stringify(jobs) })
         try { results = JSON.parse(o.stdout.toString('utf8')) as HttpJobResult[] } catch { results = []; childFailure = `the HTTP reader in namespace ${netns} failed: ${describeFailure(o)}` }
       }
       for (const item of items) {

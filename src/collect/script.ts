@@ -181,13 +181,15 @@ record() {
   if [ "$4" = after ]; then printf '%s\\n' "$line" | sed "s#\\"file\\":\\"${AFTER_DIR}#\\"file\\":\\"#" >> "$W/records-after"; fi
   if [ "$written" = true ]; then say "$2  \${8} ms  $bytes bytes"; else say "$2: \${10:-not written}"; fi
 }
+# A folder of the bundle and its parents, each made 0700 by a plain mkdir (never outside the bundle: $B exists).
+mkd() { [ -d "$1" ] || { mkd "$(dirname "$1")" && mkdir -m 700 "$1"; }; }
 with_timeout() { t=$1; shift; if have timeout; then timeout -k 2 "$t" "$@"; else "$@"; fi; }
 
 # run_cmd ID FILE TIMEOUT_S ARGV_JSON MAX_LINES KEEP_ERE CONTENT_ERE EMPTY_NOTE COMMAND...
 run_cmd() {
   id=$1; file=$2; tmo=$3; argvj=$4; maxl=$5; keep=$6; content=$7; empty=$8; shift 8
   rel=$file; [ "$PHASE" = after ] && rel="${AFTER_DIR}$file"
-  mkdir -p "$(dirname "$B/$rel")"
+  mkd "$(dirname "$B/$rel")"
   t0=$(now_ms); trunc=''
   if [ -n "$maxl" ]; then
     { with_timeout "$tmo" "$@" 2> "$W/err"; echo $? > "$W/rc"; } | head -n "$maxl" > "$W/out"
@@ -220,7 +222,7 @@ http_item() {
   dur=$(( $(now_ms) - t0 )); status=''
   case $code in [1-9][0-9][0-9]) status="\\"status\\":$code," ;; esac
   target=''; note=''
-  if [ "$rc" = 0 ] && [ -s "$W/body" ]; then mkdir -p "$(dirname "$B/$2")"; mv "$W/body" "$B/$2"; target="$B/$2"; else note=$(head -n 1 "$W/err"); [ -n "$note" ] || note='no answer'; fi
+  if [ "$rc" = 0 ] && [ -s "$W/body" ]; then mkd "$(dirname "$B/$2")"; mv "$W/body" "$B/$2"; target="$B/$2"; else note=$(head -n 1 "$W/err"); [ -n "$note" ] || note='no answer'; fi
   ex=1; [ -n "$target" ] && ex=0
   record "$1" "$2" http once "\\"url\\":$(jstr "$3")" "$ex" "$W/err" "$dur" "$target" "$note" "$status"
 }
@@ -271,7 +273,7 @@ file_item() {
   t0=$(now_ms); : > "$W/err"; target=''; note=''
   if [ ! -f "$2" ]; then note='not a regular file'
   elif [ "$(file_size "$2")" -gt "$4" ]; then note="larger than $4 bytes; not copied"
-  elif mkdir -p "$(dirname "$B/$3")" && cat "$2" > "$B/$3" 2> "$W/err"; then target="$B/$3"
+  elif mkd "$(dirname "$B/$3")" && cat "$2" > "$B/$3" 2> "$W/err"; then target="$B/$3"
   else note=$(head -n 1 "$W/err"); rm -f "$B/$3"; fi
   ex=1; [ -n "$target" ] && ex=0
   [ -n "$note" ] && [ ! -s "$W/err" ] && printf '%s\\n' "$note" > "$W/err"
@@ -378,7 +380,7 @@ if [ -n "$CAP_PID" ]; then
   finish_capture
   say 'taking the state again after the capture'
   pass_after
-  mkdir -p "$B/${AFTER_DIR}"
+  mkd "$B/${AFTER_DIR.replace(/\/$/, '')}"
   write_manifest "$B/${AFTER_DIR}manifest.json" "$W/records-after" ",
   \\"capture\\": $CAPTURE_JSON,
   \\"stateOf\\": \\"after-capture\\""

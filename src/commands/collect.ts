@@ -5,6 +5,7 @@ import { parseDuration, parseSize } from '../collect/flags.js'
 import { progressLine, renderSummary } from '../collect/render.js'
 import { DEFAULT_CONNTRACK_LIMIT, DEFAULT_ENDPOINTS, DEFAULT_MAX_BYTES, DEFAULT_MAX_PACKETS, DEFAULT_SNAPLEN } from '../collect/plan.js'
 import { ExitCode } from '../errors.js'
+import { runHttpJobs, type HttpJob } from '../collect/http.js'
 
 export default class Collect extends NatlensCommand {
   static override summary = 'Gather what inspect, explain, analyze and report need from this node into one bundle, quickly and read-only.'
@@ -38,13 +39,23 @@ export default class Collect extends NatlensCommand {
     skip: Flags.string({ summary: 'Leave items out, by id or file name, comma-separated (e.g. imds,conntrack on a node with millions of connections).', multiple: true, delimiter: ',' }),
     quiet: Flags.boolean({ char: 'q', summary: 'No progress lines on stderr.' }),
     plan: Flags.boolean({ summary: 'Print what would be collected and what skipped, and why; run nothing.' }),
+    'http-child': Flags.boolean({ hidden: true, summary: 'Internal: read HTTP jobs on stdin and answer on stdout (run inside a namespace).' }),
     'imds-url': Flags.string({ hidden: true, default: DEFAULT_ENDPOINTS.imds, summary: 'IMDS base URL (tests).' }),
     'ipamd-url': Flags.string({ hidden: true, default: DEFAULT_ENDPOINTS.ipamd, summary: 'ipamd introspection base URL.' }),
     'kube-proxy-url': Flags.string({ hidden: true, default: DEFAULT_ENDPOINTS.kubeProxy, summary: 'kube-proxy metrics base URL.' }),
   }
 
+  /** The namespace side of the HTTP reads (src/collect/collect.ts httpChildArgv), for the single executable. */
+  private async httpChild(): Promise<PlanRow[]> {
+    const chunks: Buffer[] = []
+    for await (const c of process.stdin) chunks.push(c as Buffer)
+    process.stdout.write(JSON.stringify(await runHttpJobs(JSON.parse(Buffer.concat(chunks).toString('utf8')) as HttpJob[])))
+    return []
+  }
+
   async run(): Promise<CollectSummary | PlanRow[]> {
     const { flags } = await this.parse(Collect)
+    if (flags['http-child']) return this.httpChild()
     const capture = flags.capture === undefined ? undefined : { durationMs: flags.capture, iface: flags.iface ?? 'any', snaplen: flags.snaplen ?? DEFAULT_SNAPLEN, maxPackets: flags['max-packets'] ?? DEFAULT_MAX_PACKETS, maxBytes: flags['max-size'] ?? DEFAULT_MAX_BYTES, ...(flags.filter ? { filter: flags.filter } : {}) }
     const common = { ...(flags.netns ? { netns: flags.netns } : {}), ...(flags.skip ? { skip: flags.skip } : {}), conntrackLimit: flags['conntrack-limit'], ...(capture ? { capture } : {}), endpoints: { imds: flags['imds-url'], ipamd: flags['ipamd-url'], kubeProxy: flags['kube-proxy-url'] } }
     if (flags.plan) {
