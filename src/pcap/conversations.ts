@@ -1,7 +1,6 @@
 // The library call behind `natlens flows`: read captures into a FlowTable and shape the result. The JSON
 // shape `{packets, truncated, flows: [{proto, src, sport, dst, dport, packets, bytes, …}]}` is fixed once
 // shipped; fields may be added, never renamed.
-import type { Diagnostic } from '../model/evidence.js'
 import type { CaptureSummary } from './capture.js'
 import { linktypeName } from './decode.js'
 import { flowMatches, type FlowFilter } from './filter.js'
@@ -226,7 +225,6 @@ export async function readFlows(inputs: readonly string[], options: FlowsOptions
   return { packets: read.packets, truncated: read.truncated, flows, flowCount, read }
 }
 
-export type { Diagnostic }
 
 /** The `--json` document of `natlens flows` (see the shape note at the top of this file). */
 export interface FlowsReport {
