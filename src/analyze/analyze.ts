@@ -361,7 +361,10 @@ function findings(state: NodeState, read: CaptureRead): FindingJson[] {
     stalled.set(k, l)
   }
   const insertFailed = state.conntrackStats.reduce((n, s) => n + (s.counters['insert_failed'] ?? 0), 0)
-  for (const [dst, list] of stalled) {
+  for (const [dst, all] of stalled) {
+    // Both legs of a NATed connection show the same SYN: count connections by their initial sequence number.
+    const seenIsn = new Set<number | undefined>()
+    const list = all.filter((c) => (c.isn === undefined ? true : !seenIsn.has(c.isn) && !!seenIsn.add(c.isn)))
     if (list.length < 20) continue
     out.push({
       kind: 'snat-port-exhaustion',
