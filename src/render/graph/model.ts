@@ -178,8 +178,9 @@ class GraphBuilder {
     const key = `${from}\u0000${to}`
     const old = this.edges.get(key)
     if (old) {
+      // The first time the path takes an edge names it ("no route", "leaves as …"); a later pass does not rename it.
+      if (label && !old.onPath) old.label = label
       if (onPath) old.onPath = true
-      if (!old.label && label) old.label = label
       return
     }
     this.edges.set(key, { from, to, kind, ...(label ? { label } : {}), onPath })
@@ -358,12 +359,12 @@ function addUserChains(g: GraphBuilder, base: BaseChainRef, hook: Hook, depth: n
   // hook's picture stays in its own column instead of edges crossing the whole graph.
   const chainId = (name: string) => (name === base.chain.name ? `chain:${tableKey(t)}/${name}` : `chain:${tableKey(t)}/${name}@${hook}`)
   const groupId = (group: string) => `group:${tableKey(t)}/${group}@${hook}`
-  // Breadth first from the base chain; a grouped chain is not followed further (its targets are counted as a group).
+  // Breadth first from the base chain. A group is followed one level only, group to group.
   let frontier: { chain: Chain; id: string }[] = [{ chain: base.chain, id: chainId(base.chain.name) }]
   const seen = new Set<string>([base.chain.name])
   for (let level = 0; level < depth && frontier.length > 0; level++) {
     const next: { chain: Chain; id: string }[] = []
-    const groupCounts = new Map<string, Set<string>>()
+    const reachedGroups = new Set<string>()
     for (const { chain, id } of frontier) {
       for (const rule of chain.rules) {
         for (const target of jumpTargets(rule)) {
@@ -372,9 +373,7 @@ function addUserChains(g: GraphBuilder, base: BaseChainRef, hook: Hook, depth: n
           const onPath = pathChains.has(`${tableKey(t)}/${target.name}`)
           const group = onPath ? undefined : fanOutGroup(target.name)
           if (group) {
-            let members = groupCounts.get(group)
-            if (!members) groupCounts.set(group, (members = new Set()))
-            members.add(target.name)
+            reachedGroups.add(group)
             const gid = groupId(group)
             if (g.nodes.has(gid) || budget > 0) {
               if (!g.nodes.has(gid)) budget--
@@ -397,22 +396,12 @@ function addUserChains(g: GraphBuilder, base: BaseChainRef, hook: Hook, depth: n
         }
       }
     }
-    for (const [group, members] of groupCounts) {
+    for (const group of reachedGroups) {
       const gid = groupId(group)
       if (!g.nodes.has(gid)) continue
       countGroup(g, t, gid, group, pathChains)
       // One level further from a group, group to group: kube-proxy's KUBE-SVC-* → KUBE-SEP-* (and KUBE-MARK-MASQ).
-      const groups = new Set<string>()
-      const plain = new Set<string>()
-      for (const name of members) {
-        for (const rule of t.chains.get(name)?.rules ?? []) {
-          for (const target of jumpTargets(rule)) {
-            if (!t.chains.has(target.name) || pathChains.has(`${tableKey(t)}/${target.name}`)) continue
-            const tg = fanOutGroup(target.name)
-            if (tg) { if (tg !== group) groups.add(tg) } else plain.add(target.name)
-          }
-        }
-      }
+      const { groups, plain } = groupTargets(t, group)
       for (const tg of groups) {
         const tgid = groupId(tg)
         if (!g.nodes.has(tgid)) {
@@ -424,6 +413,7 @@ function addUserChains(g: GraphBuilder, base: BaseChainRef, hook: Hook, depth: n
         g.edge(gid, tgid, 'jump')
       }
       for (const name of plain) {
+        if (pathChains.has(`${tableKey(t)}/${name}`)) continue
         const tid = chainId(name)
         if (!g.nodes.has(tid)) {
           if (budget <= 0) continue
@@ -460,6 +450,33 @@ function countGroup(g: GraphBuilder, t: Table, gid: string, group: string, pathC
   const total = (counts.get(group) ?? 0) - onPath
   g.nodes.set(gid, { ...node, count: total, detail: `${total} chain${total === 1 ? '' : 's'} (${t.name})` })
 }
+
+/**
+ * Where a group's chains jump: other groups, and plain chains. The same for every hook that reaches the group, so
+ * computed once per table and group (kube-proxy's 5,000 KUBE-SVC chains hold 55,000 rules).
+ */
+function groupTargets(t: Table, group: string): { groups: Set<string>; plain: Set<string> } {
+  let byGroup = groupJumps.get(t)
+  if (!byGroup) groupJumps.set(t, (byGroup = new Map()))
+  let hit = byGroup.get(group)
+  if (!hit) {
+    hit = { groups: new Set(), plain: new Set() }
+    for (const chain of t.chains.values()) {
+      if (fanOutGroup(chain.name) !== group) continue
+      for (const rule of chain.rules) {
+        for (const target of jumpTargets(rule)) {
+          if (!t.chains.has(target.name)) continue
+          const tg = fanOutGroup(target.name)
+          if (tg) { if (tg !== group) hit.groups.add(tg) } else hit.plain.add(target.name)
+        }
+      }
+    }
+    byGroup.set(group, hit)
+  }
+  return hit
+}
+
+const groupJumps = new WeakMap<Table, Map<string, { groups: Set<string>; plain: Set<string> }>>()
 
 /** Per table: how many chains each fan-out group has (a 160k-rule table has 55k chains; counted once). */
 const groupSizes = new WeakMap<Table, Map<string, number>>()
