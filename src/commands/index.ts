@@ -6,6 +6,8 @@ import Analyze from './analyze.js'
 import Flows from './flows.js'
 import Collect from './collect.js'
 import CollectorScript from './collector-script.js'
+import Report from './report.js'
+import Graph from './graph.js'
 import Doctor from './doctor.js'
 import Whatif from './whatif.js'
 
@@ -16,6 +18,8 @@ export const COMMANDS = {
   flows: Flows,
   collect: Collect,
   'collector-script': CollectorScript,
+  report: Report,
+  graph: Graph,
   doctor: Doctor,
   whatif: Whatif,
 }
