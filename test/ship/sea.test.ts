@@ -17,6 +17,8 @@ const CAN_BUILD = TARGET === 'linux-x64' || TARGET === 'linux-arm64'
 let node: string // the directory on the "node": natlens, example-node/, capture.pcap and nothing else
 let exe: string
 let emptyPath: string
+/** HEAD when the executable was packaged (read just before, as the package script reads it). */
+let commit: string
 
 /** ./natlens in the node directory, with PATH holding no program at all and HOME inside the directory. */
 function natlens(args: readonly string[], cwd = node, path = emptyPath): Promise<RunResult> {
@@ -26,6 +28,7 @@ function natlens(args: readonly string[], cwd = node, path = emptyPath): Promise
 describe.skipIf(!CAN_BUILD)(`the single executable (${TARGET})`, () => {
   beforeAll(async () => {
     const out = await mkdtemp(join(tmpdir(), 'natlens-package-'))
+    commit = expectedCommit()
     const built = spawnSync('npm', ['run', 'package', '--', '--target', TARGET, '--out', out], { cwd: REPO, encoding: 'utf8', timeout: 300_000 })
     expect(built.status, `npm run package failed:\n${built.stdout}\n${built.stderr}`).toBe(0)
     node = await mkdtemp(join(tmpdir(), 'natlens-node-'))
@@ -76,7 +79,7 @@ describe.skipIf(!CAN_BUILD)(`the single executable (${TARGET})`, () => {
     const r = await natlens(['--version'])
     expect(r.code).toBe(0)
     const { version } = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string }
-    expect(r.stdout.trim()).toBe(`natlens/${version}+${expectedCommit()} ${TARGET} node-${process.version}`)
+    expect(r.stdout.trim()).toBe(`natlens/${version}+${commit} ${TARGET} node-${process.version}`)
   })
 
   it('a mistyped command exits 2 and names the command meant', async () => {
