@@ -289,7 +289,8 @@ export function parseIpamCheckpoint(text: string, ctx: ParseContext): IpamAlloca
 // ---------------------------------------------------------------------------------------------------------------
 // IMDS
 
-const IMDS_TOP = /^(?:mac|local-ipv4|local-hostname|instance-id|instance-type|ami-id|public-ipv4|ipv6|placement\/|network\/interfaces\/macs\/|hostname|reservation-id|security-groups|services\/)/
+// The last ones are per-interface keys written at the top level (a hand-made file, the lab's imds.txt).
+const IMDS_TOP = /^(?:mac|local-ipv4|local-hostname|instance-id|instance-type|ami-id|public-ipv4|ipv6|placement\/|network\/interfaces\/macs\/|hostname|reservation-id|security-groups|services\/|vpc-ipv[46]-cidr-blocks|subnet-ipv[46]-cidr-blocks?|device-number|interface-id|local-ipv4s|vpc-id|subnet-id)/
 
 function imdsKey(path: string): string {
   return path.replace(/^https?:\/\/[^/]+/, '').replace(/^\/?latest\//, '').replace(/^\/?meta-data\//, '').replace(/^\//, '').replace(/\/$/, '')
@@ -350,6 +351,8 @@ export function sniffCniJson(text: string): Extract<SourceKind, 'ipamd-enis' | '
     if (/"allocations"\s*:\s*\[/.test(head) && (/"vpc-cni-ipam\//.test(head) || /"containerID"\s*:/.test(head) || /"allocations"\s*:\s*\[\s*\]/.test(head))) return 'ipam-checkpoint'
     if (/"(?:AWS_VPC_K8S_CNI_CONNMARK|AWS_VPC_K8S_CNI_EXTERNALSNAT|AWS_VPC_K8S_CNI_VETHPREFIX|AWS_VPC_K8S_CNI_RANDOMIZESNAT)"\s*:/.test(head)) return 'networkutils-env'
     if (/^\{[^[]*"(?:WARM_ENI_TARGET|WARM_IP_TARGET|MINIMUM_IP_TARGET|AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG|WARM_PREFIX_TARGET)"\s*:/.test(trimmed)) return 'ipamd-env'
+    // A partial ipamd settings object (only the ENABLE_* switches), as a hand-made file or the lab writes it.
+    if (/^\{\s*"ENABLE_[A-Za-z0-9_]+"\s*:\s*(?:true|false|"[^"]*")/.test(trimmed) && !/"ENABLE_[A-Za-z0-9_]+=/.test(head)) return 'ipamd-env'
     if (/"MyENI"\s*:|^\{\s*"ENI"\s*:/.test(trimmed)) return 'ipamd-eni-configs'
     if (/"(?:AWS_VPC_[A-Z0-9_]+|ENABLE_[A-Z0-9_]+)=/.test(head) || /"name"\s*:\s*"AWS_VPC_[A-Z0-9_]+"/.test(head)) return 'aws-node-env'
     if (/^\{\s*"(?:mac|local-ipv4|instance-id|network|meta-data|local-hostname)"\s*:/.test(trimmed) || /"network\/interfaces\/macs\//.test(head)) return 'imds'
@@ -359,7 +362,7 @@ export function sniffCniJson(text: string): Extract<SourceKind, 'ipamd-enis' | '
   if (ls.length === 0) return undefined
   const env = ls.filter((l) => /^(?:export\s+)?"?(?:AWS_VPC_|ENABLE_|DISABLE_|WARM_|MINIMUM_IP_TARGET|POD_SECURITY_GROUP_ENFORCING_MODE)[A-Za-z0-9_]*=/.test(l)).length
   if (env > 0 && env >= Math.ceil(ls.length * 0.3)) return 'aws-node-env'
-  const imds = ls.filter((l) => /^(?:\/?latest\/)?(?:\/?meta-data\/)?(?:mac|local-ipv4|local-hostname|instance-id|instance-type|network\/interfaces\/macs\/\S+)(?::\s|:$|\s*=)/.test(l)).length
+  const imds = ls.filter((l) => /^(?:\/?latest\/)?(?:\/?meta-data\/)?(?:mac|local-ipv4|local-hostname|instance-id|instance-type|vpc-ipv[46]-cidr-blocks|network\/interfaces\/macs\/\S+)(?::\s|:$|\s*=)/.test(l)).length
   if (imds > 0 && imds >= Math.ceil(ls.length * 0.3)) return 'imds'
   return undefined
 }
