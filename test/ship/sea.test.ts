@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { REPO, FIXTURES } from '../helpers.js'
 import { COMMANDS } from '../../src/commands/index.js'
+import { glibcRequirementsAbove } from '../../scripts/glibc-compat.mjs'
 import { expectedCommit, helpExamples, natlensDev, runFile, STACK_FRAME, words, type RunResult } from './run.js'
 
 const TARGET = `${process.platform}-${process.arch}`
@@ -47,6 +48,10 @@ describe.skipIf(!CAN_BUILD)(`the single executable (${TARGET})`, () => {
     for (let d = node; d !== dirname(d); d = dirname(d)) expect(existsSync(join(d, 'node_modules')), `${d}/node_modules`).toBe(false)
     const which = spawnSync('sh', ['-c', 'command -v node'], { env: { PATH: emptyPath } })
     expect(which.status).not.toBe(0)
+  })
+
+  it('asks glibc for no version above 2.26, so it loads on Amazon Linux 2', async () => {
+    expect(glibcRequirementsAbove(await readFile(exe), '2.26')).toEqual([])
   })
 
   it('inspect reads the example node', async () => {
