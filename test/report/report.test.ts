@@ -294,7 +294,7 @@ describe('optional sections', () => {
     const validate = await reportSchema()
     expect(validate(JSON.parse(checked.json)), JSON.stringify(validate.errors)).toBe(true)
     expect(checked.report.summary.problems).toBe(1)
-    expect(checked.md).toContain('- **warning** `snat.connmark`: secondary-ENI pods rely on the 0x80 connmark — checked **Fix:** none needed')
+    expect(checked.md).toContain('- **warning** `snat.connmark`: secondary-ENI pods rely on the 0x80 connmark\n\n  checked\n\n  **Fix:** none needed\n\n')
     expect(checked.md).toContain('  - `iptables-save-nat.txt:29` `-A AWS-CONNMARK-CHAIN-0 -m comment --comment "AWS, CONNMARK" -j CONNMARK --set-xmark 0x80/0x80`')
     expect(checked.md).toContain('Not checked: conntrack.insert-failed (no conntrack -S in the bundle).')
   })

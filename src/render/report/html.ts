@@ -52,6 +52,7 @@ details.flow .body { padding:6px 12px 10px; }
 .reason { font-size:14.5px; margin:6px 0; }
 .warn { border-left:4px solid #d97706; background:#fff8eb; padding:6px 10px; margin:6px 0; }
 .muted { color:var(--muted); }
+.detail { white-space:pre-wrap; margin:4px 0; }
 .steps td:first-child { width:2.5em; text-align:right; color:var(--muted); }
 .steps td.evidence { width:55%; }
 .steps .raw { display:block; color:#334155; overflow-wrap:anywhere; }
@@ -233,7 +234,7 @@ export function renderReportHtml(r: ReportJson, options: HtmlOptions = {}): stri
     else out.push(`<p>${pr.findings.length} finding${pr.findings.length === 1 ? '' : 's'} from ${pr.checked.length} checks.</p>`)
     for (const f of pr.findings) {
       const cls = f.severity === 'error' ? 'b-drop' : f.severity === 'warning' ? 'b-snat' : 'b-unknown'
-      out.push(`<div class="warn"><span class="badge ${cls}">${h(f.severity)}</span> <code>${h(f.id)}</code> <b>${h(f.title)}</b>${f.detail ? `<div>${h(f.detail)}</div>` : ''}${f.fix ? `<div><b>Fix:</b> ${h(f.fix)}</div>` : ''}${evidenceList(f.evidence)}</div>`)
+      out.push(`<div class="warn"><span class="badge ${cls}">${h(f.severity)}</span> <code>${h(f.id)}</code> <b>${h(f.title)}</b>${f.detail ? `<div class="detail">${h(f.detail.trim())}</div>` : ''}${f.fix ? `<div class="detail"><b>Fix:</b> ${h(f.fix.trim())}</div>` : ''}${evidenceList(f.evidence)}</div>`)
     }
     if (pr.skipped.length) out.push(`<p class="muted">Not checked: ${pr.skipped.map((x) => `${h(x.id)} (${h(x.reason)})`).join('; ')}.</p>`)
   } else {

@@ -175,10 +175,13 @@ export function renderReportMarkdown(r: ReportJson): string {
   if (pr.status === 'checked') {
     if (pr.findings.length === 0) out.push(`No problems: ${pr.checked.length} checks ran (${pr.checked.join(', ')}).`, '')
     for (const f of pr.findings) {
-      out.push(`- **${f.severity}** ${code(f.id)}: ${f.title}${f.detail ? ` — ${f.detail}` : ''}${f.fix ? ` **Fix:** ${f.fix}` : ''}`)
-      out.push(...evidenceLines(f.evidence))
+      // A finding's detail and fix run over several lines: kept as one paragraph of the list item, lines broken.
+      const lines = (s: string) => s.trim().split(/\r?\n/).map((l) => l.trim()).filter(Boolean).join('<br>')
+      out.push(`- **${f.severity}** ${code(f.id)}: ${f.title}`, '')
+      if (f.detail) out.push(`  ${lines(f.detail)}`, '')
+      if (f.fix) out.push(`  **Fix:** ${lines(f.fix)}`, '')
+      if (f.evidence.length) out.push(...evidenceLines(f.evidence), '')
     }
-    if (pr.findings.length) out.push('')
     if (pr.skipped.length) out.push(`Not checked: ${pr.skipped.map((x) => `${x.id} (${x.reason})`).join('; ')}.`, '')
   } else {
     out.push(`${pr.reason}.`, '')
