@@ -12,7 +12,8 @@
 //
 // Usage: node scripts/package.mjs [--target linux-x64,linux-arm64] [--out out]
 // Writes out/natlens-<platform> for each target and out/SHA256SUMS. The host's executable is run once
-// (`--version`) to prove it starts; another platform's is checked by its ELF header and its flipped fuse.
+// (`--version`) to prove it starts; another platform's is checked by its ELF header and its flipped fuse, and run
+// under qemu user emulation when that is installed.
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmod, copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
