@@ -1,7 +1,7 @@
 // The packaged Node binary must load on Amazon Linux 2 (glibc 2.26): scripts/glibc-compat.mjs rebinds the three
 // symbols Node 20 asks for at newer versions to their older, same-behaving versions, and refuses anything else.
-import { describe, expect, it } from 'vitest'
-import { copyFile, mkdtemp, readFile } from 'node:fs/promises'
+import { afterAll, describe, expect, it } from 'vitest'
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { glibcRequirementsAbove, lowerGlibcRequirement } from '../../scripts/glibc-compat.mjs'
@@ -10,8 +10,14 @@ import { runFile } from './run.js'
 const LINUX = process.platform === 'linux'
 
 describe.skipIf(!LINUX)('glibc requirements of the packaged binary', () => {
+  const dirs: string[] = []
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true })
+  })
+
   it('this Node, rebound, asks for no glibc version above 2.26 and still runs file, process and float work', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'natlens-glibc-'))
+    dirs.push(dir)
     const node = join(dir, 'node')
     await copyFile(process.execPath, node)
     const before = glibcRequirementsAbove(await readFile(node), '2.26')
@@ -28,6 +34,7 @@ describe.skipIf(!LINUX)('glibc requirements of the packaged binary', () => {
 
   it('a binary needing a newer symbol with no known equivalent is refused by name and left as it was', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'natlens-glibc-'))
+    dirs.push(dir)
     const ls = join(dir, 'ls')
     await copyFile('/bin/ls', ls)
     const above = glibcRequirementsAbove(await readFile(ls), '2.26')

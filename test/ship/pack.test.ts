@@ -1,9 +1,9 @@
 // `npm pack` on a fresh clone gives a tarball that installs with `npm install -g` and runs: dist/ built by the
 // prepack script, the commit recorded for `--version`, the example node for the help examples, no sources or tests.
 // The clone keeps the build away from this checkout's dist/, which other test files are running at the same time.
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { cp, mkdir, mkdtemp, readFile, symlink } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -54,6 +54,9 @@ describe('npm pack', () => {
     tarball = join(work, name)
     entries = sh('tar', ['-tzf', tarball], work).trim().split('\n')
   }, 300_000)
+  afterAll(async () => {
+    if (work) await rm(work, { recursive: true, force: true })
+  })
 
   it('is named after the version and holds the built CLI, the example node and the README, no sources or tests', () => {
     expect(tarball.endsWith(`natlens-${pjson.version}.tgz`)).toBe(true)

@@ -1,9 +1,9 @@
 // The single executable as a support engineer uses it on a worker node: built by `npm run package`, copied alone
 // into an empty directory outside the repository with a bundle and a capture, and run with no Node.js on PATH
 // and no environment but PATH and HOME.
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, stat } from 'node:fs/promises'
+import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -15,6 +15,7 @@ import { expectedCommit, helpExamples, natlensDev, runFile, STACK_FRAME, words, 
 const TARGET = `${process.platform}-${process.arch}`
 const CAN_BUILD = TARGET === 'linux-x64' || TARGET === 'linux-arm64'
 
+let out: string // npm run package's output (two copies of an 88 MB executable with this one: removed afterwards)
 let node: string // the directory on the "node": natlens, example-node/, capture.pcap and nothing else
 let exe: string
 let emptyPath: string
@@ -28,7 +29,7 @@ function natlens(args: readonly string[], cwd = node, path = emptyPath): Promise
 
 describe.skipIf(!CAN_BUILD)(`the single executable (${TARGET})`, () => {
   beforeAll(async () => {
-    const out = await mkdtemp(join(tmpdir(), 'natlens-package-'))
+    out = await mkdtemp(join(tmpdir(), 'natlens-package-'))
     commit = expectedCommit()
     const built = spawnSync('npm', ['run', 'package', '--', '--target', TARGET, '--out', out], { cwd: REPO, encoding: 'utf8', timeout: 300_000 })
     expect(built.status, `npm run package failed:\n${built.stdout}\n${built.stderr}`).toBe(0)
@@ -40,6 +41,9 @@ describe.skipIf(!CAN_BUILD)(`the single executable (${TARGET})`, () => {
     emptyPath = join(node, 'empty-bin')
     await mkdir(emptyPath)
   }, 300_000)
+  afterAll(async () => {
+    for (const d of [out, node]) if (d) await rm(d, { recursive: true, force: true })
+  })
 
   it('is one file, alone with its inputs, outside the repository and out of reach of any node_modules or Node.js', async () => {
     expect((await stat(exe)).mode & 0o111).not.toBe(0)
