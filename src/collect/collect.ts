@@ -34,6 +34,8 @@ export interface CollectOptions {
   readonly concurrency?: number
   /** Item ids or bundle file names to leave out (`--skip imds,conntrack`). */
   readonly skip?: readonly string[]
+  /** Where the node's filesystem is (`kubectl debug node` mounts it at /host); the CNI files are read below it. */
+  readonly hostRoot?: string
   readonly onProgress?: (e: CollectEvent) => void
   /** The first Ctrl-C / SIGTERM: ends the capture; the state after it is still taken. */
   readonly endCapture?: AbortSignal
@@ -123,6 +125,12 @@ export interface EvaluationContext {
   readonly ec2?: () => { ec2: boolean | undefined; why: string }
   /** `--skip`: item ids or bundle file names to leave out. */
   readonly skip?: readonly string[]
+  readonly hostRoot?: string
+}
+
+/** A path on the node's filesystem, below --host-root. */
+export function onNode(path: string, hostRoot = '/'): string {
+  return hostRoot === '/' ? path : join(hostRoot, path)
 }
 
 /** `--skip` names an item by its id or its file in the bundle; anything else is a usage error. */
@@ -144,7 +152,7 @@ export function evaluatePlan(plan: readonly PlanItem[], ctx: EvaluationContext):
       if (why) break
       if (c.kind === 'command' && !onPath(c.command, ctx.path)) why = missingCommandReason(item, c.command)
       else if (c.kind === 'no-command' && c.commands.some((x) => onPath(x, ctx.path))) why = fallbackReason(c.commands)
-      else if (c.kind === 'path' && !existsSync(c.path)) why = c.missing
+      else if (c.kind === 'path' && !existsSync(c.node ? onNode(c.path, ctx.hostRoot) : c.path)) why = c.missing
     }
     if (!why && item.kind === 'imds' && ctx.endpoints.imds === DEFAULT_ENDPOINTS.imds) {
       const ev = (ctx.ec2 ?? ec2Evidence)()
@@ -169,18 +177,18 @@ export interface PlanRow {
 }
 
 /** `natlens collect --plan`: what would run here and what would be skipped, without running anything. */
-export function previewCollection(options: Pick<CollectOptions, 'netns' | 'conntrackLimit' | 'capture' | 'isRoot' | 'endpoints' | 'path' | 'ec2' | 'skip'>): PlanRow[] {
+export function previewCollection(options: Pick<CollectOptions, 'netns' | 'conntrackLimit' | 'capture' | 'isRoot' | 'endpoints' | 'path' | 'ec2' | 'skip' | 'hostRoot'>): PlanRow[] {
   const netns = options.netns ?? null
   const endpoints: Endpoints = { ...DEFAULT_ENDPOINTS, ...options.endpoints }
   const plan = collectionPlan({ conntrackLimit: options.conntrackLimit ?? DEFAULT_CONNTRACK_LIMIT, ...(options.capture ? { capture: options.capture } : {}) })
   const isRoot = options.isRoot ?? (typeof process.getuid === 'function' ? process.getuid() === 0 : false)
   if (options.skip) checkSkipNames(options.skip, plan)
-  const e = evaluatePlan(plan, { netns, isRoot, path: options.path ?? process.env['PATH'] ?? '', endpoints, ...(options.ec2 ? { ec2: options.ec2 } : {}), ...(options.skip ? { skip: options.skip } : {}) })
+  const e = evaluatePlan(plan, { netns, isRoot, path: options.path ?? process.env['PATH'] ?? '', endpoints, ...(options.ec2 ? { ec2: options.ec2 } : {}), ...(options.skip ? { skip: options.skip } : {}), ...(options.hostRoot ? { hostRoot: options.hostRoot } : {}) })
   const wrap = (argv: readonly string[]) => (netns !== null ? ['ip', 'netns', 'exec', netns, ...argv] : argv)
   return plan.map((item) => {
     const source = item.kind === 'command' || item.kind === 'capture' ? wrap(item.argv).join(' ')
       : item.kind === 'http' ? `GET ${endpoints[item.endpoint]}${item.path}` : item.kind === 'imds' ? `IMDSv2 ${endpoints.imds}/latest/meta-data/…`
-        : item.kind === 'files' ? (item.glob ? `${item.path}/*` : item.path) : `/proc/<${item.comm}>/environ (CNI setting names only)`
+        : item.kind === 'files' ? `${onNode(item.path, options.hostRoot)}${item.glob ? '/*' : ''}` : `/proc/<${item.comm}>/environ (CNI setting names only)`
     const skip = e.skipped.find((x) => x.id === item.id)
     return { file: item.file, what: item.what, source, needsRoot: item.needsRoot, timeoutMs: item.timeoutMs, phase: item.phase, runs: !skip, ...(skip ? { reason: skip.reason } : {}) }
   })
@@ -234,7 +242,7 @@ export async function collect(options: CollectOptions): Promise<CollectSummary> 
       return { bytes: bytes.length, sha256: sha256(bytes) }
     }
 
-    const evaluation = evaluatePlan(plan, { netns, isRoot, path, endpoints, ...(options.ec2 ? { ec2: options.ec2 } : {}), ...(options.skip ? { skip: options.skip } : {}) })
+    const evaluation = evaluatePlan(plan, { netns, isRoot, path, endpoints, ...(options.ec2 ? { ec2: options.ec2 } : {}), ...(options.skip ? { skip: options.skip } : {}), ...(options.hostRoot ? { hostRoot: options.hostRoot } : {}) })
     const runnable = evaluation.runnable
     emit({ type: 'start', output: target.output, items: runnable.length, netns, root: isRoot })
     for (const x of evaluation.skipped) { skipped.push(x); emit({ type: 'skip', item: x, elapsedMs: elapsed() }) }
@@ -309,10 +317,11 @@ export async function collect(options: CollectOptions): Promise<CollectSummary> 
     const runFileItem = async (item: FileItem): Promise<void> => {
       const started = performance.now()
       const sources: { path: string; rel: string }[] = []
+      const base = onNode(item.path, options.hostRoot)
       if (item.glob) {
-        const names = (await readdir(item.path).catch(() => [] as string[])).sort()
-        for (const n of names.slice(0, 64)) sources.push({ path: join(item.path, n), rel: item.file.replace(/\*$/, n.replace(/[^A-Za-z0-9_.@+-]/g, '_')) })
-      } else sources.push({ path: item.path, rel: item.file })
+        const names = (await readdir(base).catch(() => [] as string[])).sort()
+        for (const n of names.slice(0, 64)) sources.push({ path: join(base, n), rel: item.file.replace(/\*$/, n.replace(/[^A-Za-z0-9_.@+-]/g, '_')) })
+      } else sources.push({ path: base, rel: item.file })
       for (const s of sources) {
         let note: string | undefined
         let data: Buffer | undefined

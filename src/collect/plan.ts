@@ -19,8 +19,8 @@ export type Condition =
   | { readonly kind: 'command'; readonly command: string }
   /** None of these commands is on PATH (the fallback to the unsuffixed `iptables-save`). */
   | { readonly kind: 'no-command'; readonly commands: readonly string[] }
-  /** A path exists; `missing` says what its absence means. */
-  | { readonly kind: 'path'; readonly path: string; readonly missing: string }
+  /** A path exists; `missing` says what its absence means. `node` paths are on the node's filesystem (--host-root). */
+  | { readonly kind: 'path'; readonly path: string; readonly missing: string; readonly node?: boolean }
 
 interface ItemBase {
   /** Stable id (the file name without extension, unless several files come from one item). */
@@ -216,11 +216,11 @@ export function collectionPlan(options: PlanOptions): PlanItem[] {
     },
     {
       kind: 'files', id: 'cni-net-d', file: 'cni/net.d/*', what: 'CNI configuration (/etc/cni/net.d)', path: '/etc/cni/net.d', glob: true, maxBytes: 1024 * 1024,
-      needsRoot: false, timeoutMs: 5 * S, phase: 'once', scope: 'host', conditions: [{ kind: 'path', path: '/etc/cni/net.d', missing: 'no /etc/cni/net.d on this host' }],
+      needsRoot: false, timeoutMs: 5 * S, phase: 'once', scope: 'host', conditions: [{ kind: 'path', path: '/etc/cni/net.d', missing: 'no /etc/cni/net.d on this host', node: true }],
     },
     {
       kind: 'files', id: 'ipam-checkpoint', file: 'aws-node/ipam.json', what: 'ipamd checkpoint (/var/run/aws-node/ipam.json)', path: '/var/run/aws-node/ipam.json', glob: false, maxBytes: 16 * 1024 * 1024,
-      needsRoot: false, timeoutMs: 5 * S, phase: 'once', scope: 'host', conditions: [{ kind: 'path', path: '/var/run/aws-node/ipam.json', missing: 'no /var/run/aws-node/ipam.json (aws-node does not run here)' }],
+      needsRoot: false, timeoutMs: 5 * S, phase: 'once', scope: 'host', conditions: [{ kind: 'path', path: '/var/run/aws-node/ipam.json', missing: 'no /var/run/aws-node/ipam.json (aws-node does not run here)', node: true }],
     },
     {
       kind: 'process-env', id: 'aws-node-env', file: 'aws-node-env.txt', what: 'aws-node settings from ipamd\'s environment (CNI setting names only)', comm: 'aws-k8s-agent',

@@ -9,19 +9,21 @@ import { runHttpJobs, type HttpJob } from '../collect/http.js'
 
 export default class Collect extends NatlensCommand {
   static override summary = 'Gather what inspect, explain, analyze and report need from this node into one bundle, quickly and read-only.'
-  static override description = `Run it on a worker node (an SSM session, or \`kubectl debug node/NAME -it --profile=sysadmin --image=…\` with \`chroot /host\`), as root. It lists ip addresses, links, rules and routes of every table (IPv4 and IPv6, text and JSON), dumps iptables through every backend that holds rules (legacy and nf_tables, with counters), the nftables ruleset, conntrack (bounded by --conntrack-limit) and its statistics, the sysctls that matter, ipamd's introspection endpoints, the CNI configuration and checkpoint, aws-node's CNI settings (setting names only), IMDSv2 (skipped at once off EC2), and kube-proxy's mode. Commands run in parallel, each with a timeout; a failing or missing one is recorded in manifest.json and the rest goes on. Nothing on the node is changed.
+  static override description = `Run it on a worker node as root: in an SSM session, or in \`kubectl debug node/NAME -it --profile=sysadmin --image=IMAGE\` (the host's network and processes; give --host-root /host so the CNI files are read from the node). It lists ip addresses, links, rules and routes of every table (IPv4 and IPv6, text and JSON), dumps iptables through every backend that holds rules (legacy and nf_tables, with counters), the nftables ruleset, conntrack (bounded by --conntrack-limit) and its statistics, the sysctls that matter, ipamd's introspection endpoints, the CNI configuration and checkpoint, aws-node's CNI settings (setting names only), IMDSv2 (skipped at once off EC2), and kube-proxy's mode. Commands run in parallel, each with a timeout; a failing or missing one is recorded in manifest.json and the rest goes on. Nothing on the node is changed.
 
 --capture 30s runs tcpdump beside the state collection (headers only unless --snaplen says otherwise), bounded by --max-packets and --max-size too, and takes the state again afterwards (in after/) so that drift shows. Ctrl-C or SIGTERM ends the capture early and still writes a complete bundle; a second Ctrl-C stops everything and writes what there is.
 
+  sudo natlens collect                          # natlens-<host>-<time>.tar.gz in the current directory
+  sudo natlens collect -o /tmp --quiet          # the same name, in /tmp; -o DIR/ or -o FILE.tar.gz to choose
   sudo natlens collect --capture 30s --filter "host 10.0.9.88"
-  sudo natlens collect --netns NAME            # the state of a named network namespace
+  sudo natlens collect --netns NAME             # the state of a named network namespace
 
 --redact replaces hostnames, instance and resource ids, account ids, ARNs and MACs with consistent pseudonyms; --redact-ips also maps IP addresses, prefix-preserving, so every CIDR still contains what it contained and explain gives the same verdicts. Without root, the items that need it are listed and the rest is collected.`
 
   static override examples = [
     { description: 'What would be collected here, and what skipped and why (nothing is run)', command: '<%= config.bin %> <%= command.id %> --plan' },
     { description: 'The plan for a capture of one pod\'s traffic, as JSON', command: '<%= config.bin %> <%= command.id %> --plan --capture 30s --filter "host 10.0.9.88" --json' },
-    { description: 'Collect into a .tar.gz in /tmp (named natlens-<host>-<time>.tar.gz), quietly, leaving IMDS out (a machine that is not on EC2)', command: '<%= config.bin %> <%= command.id %> -o /tmp --quiet --skip imds' },
+    { description: 'The plan with IMDS and the IPv6 conntrack table left out, from a kubectl debug node shell (the node\'s files under /host)', command: '<%= config.bin %> <%= command.id %> --plan --skip imds,conntrack6 --host-root /host' },
   ]
 
   static override flags = {
@@ -36,6 +38,7 @@ export default class Collect extends NatlensCommand {
     'conntrack-limit': Flags.integer({ summary: 'Keep at most this many conntrack entries per family.', min: 1, default: DEFAULT_CONNTRACK_LIMIT }),
     redact: Flags.boolean({ summary: 'Replace hostnames, instance/resource/account ids, ARNs and MACs with consistent pseudonyms.' }),
     'redact-ips': Flags.boolean({ summary: 'Also map IP addresses, prefix-preserving (CIDR membership still holds). Implies --redact.' }),
+    'host-root': Flags.string({ summary: 'Where the node\'s filesystem is mounted, for its CNI files (kubectl debug node mounts it at /host).', default: '/' }),
     skip: Flags.string({ summary: 'Leave items out, by id or file name, comma-separated (e.g. imds,conntrack on a node with millions of connections).', multiple: true, delimiter: ',' }),
     quiet: Flags.boolean({ char: 'q', summary: 'No progress lines on stderr.' }),
     plan: Flags.boolean({ summary: 'Print what would be collected and what skipped, and why; run nothing.' }),
@@ -57,7 +60,7 @@ export default class Collect extends NatlensCommand {
     const { flags } = await this.parse(Collect)
     if (flags['http-child']) return this.httpChild()
     const capture = flags.capture === undefined ? undefined : { durationMs: flags.capture, iface: flags.iface ?? 'any', snaplen: flags.snaplen ?? DEFAULT_SNAPLEN, maxPackets: flags['max-packets'] ?? DEFAULT_MAX_PACKETS, maxBytes: flags['max-size'] ?? DEFAULT_MAX_BYTES, ...(flags.filter ? { filter: flags.filter } : {}) }
-    const common = { ...(flags.netns ? { netns: flags.netns } : {}), ...(flags.skip ? { skip: flags.skip } : {}), conntrackLimit: flags['conntrack-limit'], ...(capture ? { capture } : {}), endpoints: { imds: flags['imds-url'], ipamd: flags['ipamd-url'], kubeProxy: flags['kube-proxy-url'] } }
+    const common = { ...(flags.netns ? { netns: flags.netns } : {}), ...(flags.skip ? { skip: flags.skip } : {}), hostRoot: flags['host-root'], conntrackLimit: flags['conntrack-limit'], ...(capture ? { capture } : {}), endpoints: { imds: flags['imds-url'], ipamd: flags['ipamd-url'], kubeProxy: flags['kube-proxy-url'] } }
     if (flags.plan) {
       const rows = previewCollection(common)
       this.log(rows.map((r) => `${r.runs ? 'run ' : 'skip'}  ${r.file.padEnd(30)} ${r.source}${r.needsRoot ? '  [root]' : ''}${r.reason ? `\n      ${r.reason}` : ''}`).join('\n'))

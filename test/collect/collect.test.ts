@@ -20,7 +20,7 @@ import { loadNodeState } from '../../src/sources/load.js'
 import { NatlensError } from '../../src/errors.js'
 import { FAKE_TOKEN, imdsFor, startFakeEndpoints } from './fake-endpoints.mjs'
 import { bundleFiles, isRoot, modesOf, schema, sha256, tmp } from './support.js'
-import { EXAMPLES } from '../helpers.js'
+import { EXAMPLES, REPO } from '../helpers.js'
 
 type Fake = Awaited<ReturnType<typeof startFakeEndpoints>>
 const NETWORKUTILS = { AWS_VPC_K8S_CNI_CONNMARK: 128, AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS: null, AWS_VPC_K8S_CNI_EXTERNALSNAT: false, AWS_VPC_K8S_CNI_RANDOMIZESNAT: 2, AWS_VPC_K8S_CNI_VETHPREFIX: 'eni' }
@@ -279,6 +279,26 @@ describe('redaction of a collected bundle', () => {
     const state = await loadNodeState([dir])
     expect(state.interfaces.length).toBeGreaterThan(0)
     expect(state.derived.vpcCidrs.length).toBe(2)
+  })
+})
+
+describe('the node\'s CNI files', () => {
+  it('are copied from below --host-root (kubectl debug node mounts the node at /host), and read by the loader', async () => {
+    const root = tmp()
+    mkdirSync(join(root, 'etc/cni/net.d'), { recursive: true })
+    mkdirSync(join(root, 'var/run/aws-node'), { recursive: true })
+    cpSync(join(EXAMPLES, 'default-ipv4', '10-aws.conflist'), join(root, 'etc/cni/net.d/10-aws.conflist'))
+    cpSync(join(REPO, 'test/parse/fixtures/cni/ipam.json'), join(root, 'var/run/aws-node/ipam.json'))
+    const dir = join(tmp(), 'b')
+    await collect({ ...base, output: dir, hostRoot: root, skip: ['conntrack', 'conntrack6'] })
+    const m = manifestOf(dir)
+    expect(m.commands.find((r) => r.file === 'cni/net.d/10-aws.conflist')).toMatchObject({ kind: 'file', path: join(root, 'etc/cni/net.d/10-aws.conflist'), written: true, exitCode: 0 })
+    expect(m.commands.find((r) => r.file === 'aws-node/ipam.json')).toMatchObject({ kind: 'file', written: true })
+    expect(readFileSync(join(dir, 'cni/net.d/10-aws.conflist'))).toEqual(readFileSync(join(root, 'etc/cni/net.d/10-aws.conflist')))
+    const state = await loadNodeState([dir])
+    expect(state.artifacts.find((a) => a.artifact === 'cni/net.d/10-aws.conflist')).toMatchObject({ kind: 'cni-conflist', used: true })
+    expect(state.artifacts.find((a) => a.artifact === 'aws-node/ipam.json')).toMatchObject({ kind: 'ipam-checkpoint' })
+    expect(state.settings.get('AWS_VPC_K8S_CNI_VETHPREFIX')?.value).toBe('eni')
   })
 })
 
