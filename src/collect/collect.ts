@@ -262,7 +262,7 @@ export async function collect(options: CollectOptions): Promise<CollectSummary> 
     const runCommandItem = async (item: CommandItem, phase: RecordPhase): Promise<void> => {
       const rel = phase === 'after' ? `${AFTER_DIR}${item.file}` : item.file
       const argv = wrap(item.argv)
-      if (options.abort?.aborted) { skipped.push({ id: item.id, file: rel, reason: 'collection interrupted' }); return }
+      if (options.abort?.aborted) { const x = { id: item.id, file: rel, reason: 'not started: the collection was interrupted' }; skipped.push(x); emit({ type: 'skip', item: x, elapsedMs: elapsed() }); return }
       const o = await exec(argv, { timeoutMs: item.timeoutMs, env, ...(item.maxLines !== undefined ? { maxLines: item.maxLines } : {}), ...(options.abort ? { signal: options.abort } : {}) })
       let out = o.stdout
       let note: string | undefined

@@ -254,6 +254,51 @@ describe.skipIf(skipReason !== undefined)('a capture beside the state', () => {
     execFileSync('tcpdump', ['-n', '-r', join(b, 'capture.pcap')], { stdio: 'ignore' })
   }, 90_000)
 
+  it('a filter tcpdump cannot compile: the capture record says why, and the state is still collected', async () => {
+    const out = join(tmp(), 'b')
+    const r = await natlens(['collect', '--netns', node, ...endpointFlags, '--capture', '10s', '--iface', 'lo', '--filter', 'host and port', '-o', out, '--quiet'])
+    expect(r.code, r.stderr).toBe(0)
+    const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as Manifest
+    expect(m.capture).toMatchObject({ endedBy: 'error', packets: 0 })
+    expect(m.capture!.stderr).toMatch(/syntax error/)
+    expect(m.commands.find((c) => c.id === 'ip-rule')?.written).toBe(true)
+  }, 60_000)
+
+  it('the collector script captures too: by duration, and Ctrl-C ends it early with a complete bundle', async () => {
+    const dir = tmp()
+    writeFileSync(join(dir, 's.sh'), (await natlens(['collector-script'])).stdout)
+    const run = (out: string, seconds: number, signalAfterMs?: number) => new Promise<number | null>((res) => {
+      const child = spawn('ip', ['netns', 'exec', node, 'dash', join(dir, 's.sh'), '-o', out, '--capture', String(seconds), '--iface', 'lo'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...endpointEnv } })
+      let err = ''
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString()
+        if (signalAfterMs !== undefined && /capture started/.test(err)) { setTimeout(() => child.kill('SIGINT'), signalAfterMs); signalAfterMs = undefined }
+      })
+      child.on('exit', (c) => res(c))
+    })
+    const ping = traffic(6)
+    const a = join(dir, 'a')
+    expect(await run(a, 2)).toBe(0)
+    const b = join(dir, 'b')
+    const t0 = Date.now()
+    expect(await run(b, 30, 1500)).toBe(0)
+    ping.kill()
+    expect(Date.now() - t0).toBeLessThan(20_000)
+    const validate = await schema('manifest')
+    for (const [out, endedBy] of [[a, 'duration'], [b, 'SIGINT']] as const) {
+      const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as Manifest
+      expect(validate(m), JSON.stringify(validate.errors)).toBe(true)
+      expect(m.capture).toMatchObject({ endedBy, file: 'capture.pcap' })
+      expect(m.after).toMatchObject({ dir: 'after/' })
+      expect(existsSync(join(out, 'after', 'ip-rule.txt'))).toBe(true)
+      const packets = execFileSync('tcpdump', ['-n', '-r', join(out, 'capture.pcap')], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().split('\n').filter(Boolean).length
+      expect(packets).toBe(m.capture!.packets)
+      const state = await loadNodeState([out])
+      expect(state.captures).toHaveLength(1)
+      expect(state.artifacts.filter((x) => x.artifact.startsWith('after/')).every((x) => !x.used)).toBe(true)
+    }
+  }, 90_000)
+
   it('without tcpdump on the node: says so and how to install it, and collects the state', async () => {
     const out = join(tmp(), 'b')
     const r = await natlens(['collect', '--netns', node, ...endpointFlags, '--capture', '10s', '-o', out], { env: { PATH: '/usr/sbin:/sbin' } })
