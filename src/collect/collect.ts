@@ -215,6 +215,7 @@ export async function collect(options: CollectOptions): Promise<CollectSummary> 
     if (!isRoot) throw new NatlensError('--netns needs root (ip netns exec enters the namespace)', 'collect.netns-root', ExitCode.badInput, 'run it with sudo')
     if (!existsSync(`/run/netns/${netns}`) && !existsSync(`/var/run/netns/${netns}`)) throw new NatlensError(`there is no network namespace named ${netns}`, 'collect.netns-missing', ExitCode.badInput, 'list them with `ip netns list`')
   }
+  if (options.capture && !/^[A-Za-z0-9_.:@-]{1,32}$/.test(options.capture.iface)) throw new NatlensError(`--iface ${JSON.stringify(options.capture.iface)} is not an interface name`, 'collect.iface', ExitCode.badInput, 'list them with `ip link`, or use --iface any')
   const wrap = (argv: readonly string[]): string[] => (netns !== null ? ['ip', 'netns', 'exec', netns, ...argv] : [...argv])
   const hostname = options.hostname ?? os.hostname()
   const redactor = options.redact ? new Redactor({ ips: options.redact.ips, hostnames: [hostname] }) : undefined

@@ -59,6 +59,7 @@ describe.skipIf(!builtCli())('natlens collect', () => {
     [['--capture', '5x'], /not a duration/],
     [['--capture', '30s', '--max-size', '12'], /too small/],
     [['--skip', 'imsd'], /--skip imsd: no such item/],
+    [['--capture', '5s', '--iface', 'eth0; reboot'], /is not an interface name/],
     [['--imds-url', 'http://203.0.113.1'], /only be on this node .* or IMDS/],
   ])('usage error %j: exit 2, one line, no stack trace', async (args, message) => {
     const r = await natlens(['collect', '-o', join(tmp(), 'x'), ...(args as string[])])
