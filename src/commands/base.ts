@@ -8,12 +8,20 @@ export abstract class NatlensCommand extends Command {
 
   protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
     if (isNatlensError(err)) {
-      this.logToStderr(`natlens: ${err.message}`)
-      if (err.suggestion) this.logToStderr(`  try: ${err.suggestion}`)
+      // Written directly: under --json oclif mutes its own stderr helpers, and a script still needs the reason.
+      // Standard output is left alone: a command may already have written its (partial) result there.
+      process.stderr.write(`natlens: ${err.message}\n${err.suggestion ? `  try: ${err.suggestion}\n` : ''}`)
       this.exit(err.exit)
     }
     // oclif's own parse errors (unknown flag, missing value) are usage errors: exit 2 with oclif's suggestion.
     // Under --json oclif's catch prints the error as JSON and sets the exit code from `exitCode` (1 when absent).
+    if (err instanceof Errors.CLIError && (err.oclif?.exit === undefined || err.oclif.exit === 2) && this.jsonEnabled()) {
+      // oclif's own JSON error carries its whole parse context; scripts get the message and the exit code.
+      process.stderr.write(`natlens: ${err.message}\n`)
+      const flags = (err as { flags?: string[] }).flags
+      process.stdout.write(`${JSON.stringify({ error: { code: 'usage', message: err.message, exit: ExitCode.badInput, exitCode: ExitCode.badInput, ...(flags ? { flags } : {}) } })}\n`)
+      this.exit(ExitCode.badInput)
+    }
     if (err instanceof Errors.CLIError && (err.oclif?.exit === undefined || err.oclif.exit === 2)) {
       return super.catch(Object.assign(err, { exitCode: ExitCode.badInput, oclif: { ...(err.oclif ?? {}), exit: ExitCode.badInput } }))
     }

@@ -55,10 +55,16 @@ The input is a bundle from \`natlens collect\`, the EKS log collector's tarball,
       if (typeof f === 'string') throw new NatlensError(f, 'usage.flow', 2)
       labelled.push({ flow: f })
     }
-    if (labelled.length === 0) throw new NatlensError('no flow to explain', 'usage.flow', 2, 'give --src and --dst, --flows FILE, or --all-pods')
+    if (labelled.length === 0) {
+      throw flags['all-pods']
+        ? new NatlensError('--all-pods found no pod in the bundle (no pod routes or 512 ip rules)', 'usage.no-pods', 2, 'natlens inspect BUNDLE shows what was read; give a flow with --src and --dst')
+        : new NatlensError('no flow to explain', 'usage.flow', 2, 'give --src and --dst, --flows FILE, or --all-pods')
+    }
     const ctmark = flags.ctmark !== undefined ? Number(flags.ctmark) : undefined
     if (ctmark !== undefined && !Number.isInteger(ctmark)) throw new NatlensError(`--ctmark ${flags.ctmark} is not a number`, 'usage.ctmark', 2)
     const results = labelled.map(({ label, flow }) => ({ ...(label ? { label } : {}), verdict: toVerdictJson(explain(state, flow, ctmark !== undefined ? { ctmark } : {}), state) }))
+    // Exit 1 when a flow could not be decided (src/errors.ts): a script should not take it for an answer.
+    if (results.some((r) => r.verdict.verdict === 'insufficient-info')) process.exitCode = 1
     if (results.length === 1) {
       this.log(renderExplanation(results[0]!.verdict, { steps: flags.steps ?? true }))
       return results[0]!.verdict

@@ -58,6 +58,8 @@ Exit status: 0 when every input was read to its end and decoded; 1 for partial s
    */
   override logJson(json: unknown): void {
     if (this.jsonWritten) return
+    // oclif also calls logJson with its error object ({error: …}) when --json is given and parsing fails.
+    if (json && typeof json === 'object' && 'error' in json && !('flows' in json)) { process.stdout.write(`${JSON.stringify(json)}\n`); return }
     writeReportJson(json as FlowsReport, (s) => { process.stdout.write(s) })
   }
 
@@ -98,8 +100,8 @@ Exit status: 0 when every input was read to its end and decoded; 1 for partial s
     for (const w of result.read.warnings) process.stderr.write(`natlens: warning: ${w.artifact}: byte ${w.offset ?? 0}: ${w.message}\n`)
     if (outcome.exit === ExitCode.ok) return report
     // Partial success (1) or failure (2): the output above stands; each problem is one line on stderr, the last
-    // through the error (oclif mutes logToStderr under --json, so there every line is written here).
-    for (const l of json ? outcome.lines : outcome.lines.slice(0, -1)) process.stderr.write(`natlens: ${l}\n`)
+    // through the error, which the base command writes to stderr with or without --json.
+    for (const l of outcome.lines.slice(0, -1)) process.stderr.write(`natlens: ${l}\n`)
     throw new NatlensError(outcome.lines.at(-1) ?? 'no packet could be decoded (see the link-type warnings above)',
       outcome.exit === ExitCode.badInput ? 'flows.unreadable' : 'flows.partial', outcome.exit)
   }

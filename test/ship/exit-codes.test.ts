@@ -62,7 +62,11 @@ describe('bad input and usage exit 2, with one line naming the problem and the n
     // oclif serialises the error object itself: the unknown flags are there, the message is not.
     expect(JSON.parse(r.stdout).error).toMatchObject({ flags: ['--no-such-flag'], exitCode: 2 })
   })
-  it.todo('flows --json: a mistyped flag is exit 2 (flows.ts logJson receives the error object)')
+  it('flows --json: a mistyped flag is exit 2, with the error as one JSON line', async () => {
+    const r = await natlens(['flows', 'fixtures/pcap/any-sll2.pcap', '--json', '--no-such-flag'])
+    expect(r.code).toBe(2)
+    expect(JSON.parse(r.stdout).error).toMatchObject({ flags: ['--no-such-flag'], exitCode: 2 })
+  })
 
   it('a mistyped command names the command meant', async () => {
     const r = await natlens(['inspct', 'fixtures/example-node'])
