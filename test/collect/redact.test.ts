@@ -3,8 +3,7 @@
 // different between bundles; text pseudonyms are consistent and keep the shape parsers expect; a redacted lab
 // bundle explains exactly like the original with the addresses mapped; a redacted capture keeps valid checksums.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
@@ -17,6 +16,7 @@ import { parseFlow } from '../../src/model/flow.js'
 import { explain } from '../../src/engine/explain.js'
 import { toVerdictJson } from '../../src/render/verdict-json.js'
 import { readFixtures } from '../lab/lab-run.js'
+import { tmp } from './support.js'
 
 const key = Buffer.alloc(32, 7)
 const W = (f: Family) => (f === 4 ? 32 : 128)
@@ -156,7 +156,7 @@ describe('a redacted lab bundle explains like the original', () => {
   for (const run of fixtures) {
     it(`${run.scenario}: every flow gets the same verdict, with the addresses mapped`, async () => {
       const r = new Redactor({ ips: true, key: randomBytes(32) })
-      const dir = mkdtempSync(join(tmpdir(), 'natlens-redact-'))
+      const dir = tmp('natlens-redact-')
       for (const f of readdirSync(run.bundleDir)) writeFileSync(join(dir, f), r.redactText(readFileSync(join(run.bundleDir, f), 'utf8'), f))
       const [orig, red] = await Promise.all([loadNodeState([run.bundleDir]), loadNodeState([dir])])
       const m = (ip: string | null) => { if (ip === null) return null; const a = parseIp(ip)!; return formatIp({ family: a.family, value: r.mapIpValue(a.family, a.value) }) }
@@ -186,7 +186,7 @@ describe('a redacted capture', () => {
     .toString().trim().split('\n').map((l) => l.split('|'))
 
   it.skipIf(!tshark)('maps link-layer and IP addresses as the text files are mapped, and every checksum that was good stays good', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'natlens-redact-pcap-'))
+    const dir = tmp('natlens-redact-pcap-')
     mkdirSync(dir, { recursive: true })
     let packets = 0
     for (const run of readFixtures()) {

@@ -2,11 +2,12 @@
 // (nl-col<pid>-*, removed at the end), and reading a bundle back.
 import { execFile, execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, statSync, existsSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { promisify } from 'node:util'
 import AjvModule from 'ajv'
+import { afterAll } from 'vitest'
 import { REPO } from '../helpers.js'
 
 export const BIN = join(REPO, 'bin', 'run.js')
@@ -14,8 +15,15 @@ export const DIST = join(REPO, 'dist')
 export const FAKE_ENDPOINTS = join(REPO, 'test', 'collect', 'fake-endpoints.mjs')
 const run = promisify(execFile)
 
+const made: string[] = []
+// The bundles a test file made go when the file is done (this module is imported while the file is collected, so
+// the hook belongs to the file).
+afterAll(() => { for (const d of made.splice(0)) try { rmSync(d, { recursive: true, force: true }) } catch { /* best effort */ } })
+
 export function tmp(prefix = 'natlens-collect-'): string {
-  return mkdtempSync(join(tmpdir(), prefix))
+  const d = mkdtempSync(join(tmpdir(), prefix))
+  made.push(d)
+  return d
 }
 
 export async function schema(name: 'manifest' | 'collect'): Promise<((d: unknown) => boolean) & { errors?: unknown }> {
