@@ -8,7 +8,7 @@
 // namespaces still exist, and the collectors run synchronously inside that callback.
 // Needs root and the lab's tools (test/lab/README.md), and the built CLI; skips with the reason otherwise.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { finishLab, prepareLab } from '../lab/lab-run.js'
@@ -88,17 +88,21 @@ if (prepared.skipped) console.warn(`collect lab skipped: ${prepared.skipped}`)
 describe.skipIf(prepared.skipped !== undefined)('natlens collect --netns and the collector script on the kernel lab', () => {
   const runs = new Map<string, { run: ScenarioRun; collected: Collected }>()
   const failures = new Map<string, string>()
-  afterAll(() => finishLab())
+  let workDir: string | undefined
+  afterAll(() => {
+    finishLab()
+    if (workDir) rmSync(workDir, { recursive: true, force: true })
+  })
 
   it('runs every scenario with both collectors inside it', async () => {
     const script = (await natlens(['collector-script'])).stdout
     expect(script.startsWith('#!/bin/sh')).toBe(true)
-    const workDir = labWorkDir()
+    workDir = labWorkDir()
     for (const spec of SCENARIOS) {
       let collected: Collected | undefined
       try {
         const run = await runScenario(spec, {
-          workDir,
+          workDir: workDir!,
           log: (m) => { if (m === `${spec.id}: dumping the bundle`) collected = collectNow(spec, script) },
         })
         if (!collected) throw new Error(`the lab never announced "${spec.id}: dumping the bundle" (has test/lab/harness.ts changed its messages?)`)
