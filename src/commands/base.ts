@@ -35,3 +35,14 @@ export const bundleFlags = {
     multiple: true,
   }),
 }
+
+/** The flags that name one flow, the same for `explain`, `report` and `graph`. */
+export const flowFlags = {
+  src: Flags.string({ summary: 'Source address as the pod, process or client sent it.' }),
+  dst: Flags.string({ summary: 'Destination address as sent (before any DNAT).' }),
+  proto: Flags.option({ options: ['tcp', 'udp', 'icmp', 'icmpv6', 'sctp'] as const, default: 'tcp', summary: 'Protocol.' })(),
+  sport: Flags.integer({ min: 0, max: 65535, summary: 'Source port (default 40000).' }),
+  dport: Flags.integer({ min: 0, max: 65535, summary: 'Destination port (default 443; 53 for udp).' }),
+  iif: Flags.string({ summary: 'Interface the packet arrives on (found from the state when not given).' }),
+  origin: Flags.option({ options: ['pod', 'host', 'external', 'reply'] as const, summary: 'Where the packet comes from (found from the state when not given).' })(),
+}

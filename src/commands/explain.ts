@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core'
-import { NatlensCommand, bundleFlags } from './base.js'
+import { NatlensCommand, bundleFlags, flowFlags } from './base.js'
 import { loadNodeState } from '../sources/load.js'
 import { readFlowList } from '../sources/flow-list.js'
 import { parseFlow, type Flow } from '../model/flow.js'
@@ -27,13 +27,7 @@ The input is a bundle from \`natlens collect\`, the EKS log collector's tarball,
   static override args = { inputs: Args.string({ description: 'bundle directory, .tar.gz, or files', required: true }) }
   static override flags = {
     ...bundleFlags,
-    src: Flags.string({ summary: 'Source address as the pod, process or client sent it.' }),
-    dst: Flags.string({ summary: 'Destination address as sent (before any DNAT).' }),
-    proto: Flags.option({ options: ['tcp', 'udp', 'icmp', 'icmpv6', 'sctp'] as const, default: 'tcp', summary: 'Protocol.' })(),
-    sport: Flags.integer({ min: 0, max: 65535, summary: 'Source port (default 40000).' }),
-    dport: Flags.integer({ min: 0, max: 65535, summary: 'Destination port (default 443; 53 for udp).' }),
-    iif: Flags.string({ summary: 'Interface the packet arrives on (found from the state when not given).' }),
-    origin: Flags.option({ options: ['pod', 'host', 'external', 'reply'] as const, summary: 'Where the packet comes from (found from the state when not given).' })(),
+    ...flowFlags,
     ctmark: Flags.string({ summary: 'Connection mark of an established connection (origin reply), e.g. 0x80.' }),
     flows: Flags.string({ summary: 'A CSV or JSON file of flows to explain.' }),
     'all-pods': Flags.boolean({ summary: 'Explain every pod against representative destinations.' }),

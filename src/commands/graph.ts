@@ -1,7 +1,6 @@
 import { writeFile } from 'node:fs/promises'
 import { Args, Flags } from '@oclif/core'
-import { NatlensCommand, bundleFlags } from './base.js'
-import { flowFlags } from './report.js'
+import { NatlensCommand, bundleFlags, flowFlags } from './base.js'
 import { loadNodeState } from '../sources/load.js'
 import { makeGraph, type PacketGraph } from '../render/graph/index.js'
 import { givenFlow } from '../render/report/flows.js'

@@ -1,22 +1,11 @@
 import { writeFile } from 'node:fs/promises'
 import { Args, Flags } from '@oclif/core'
-import { NatlensCommand, bundleFlags } from './base.js'
+import { NatlensCommand, bundleFlags, flowFlags } from './base.js'
 import { loadNodeState } from '../sources/load.js'
 import { analyze } from '../analyze/analyze.js'
 import { runDoctor } from '../doctor/index.js'
 import { makeReport, selectFlows, type ReportJson } from '../render/report/index.js'
 import { NatlensError } from '../errors.js'
-
-/** The flow flags `report` and `graph` share with `explain`. */
-export const flowFlags = {
-  src: Flags.string({ summary: 'Source address as the pod, process or client sent it.' }),
-  dst: Flags.string({ summary: 'Destination address as sent (before any DNAT).' }),
-  proto: Flags.option({ options: ['tcp', 'udp', 'icmp', 'icmpv6', 'sctp'] as const, default: 'tcp', summary: 'Protocol.' })(),
-  sport: Flags.integer({ min: 0, max: 65535, summary: 'Source port (default 40000).' }),
-  dport: Flags.integer({ min: 0, max: 65535, summary: 'Destination port (default 443; 53 for udp).' }),
-  iif: Flags.string({ summary: 'Interface the packet arrives on (found from the state when not given).' }),
-  origin: Flags.option({ options: ['pod', 'host', 'external', 'reply'] as const, summary: 'Where the packet comes from (found from the state when not given).' })(),
-}
 
 export default class Report extends NatlensCommand {
   static override summary = 'Write one self-contained report of a node: its SNAT policy, every pod\'s flows with their traces and evidence, and the packet path as a graph.'

@@ -48,7 +48,13 @@ describe('npm pack', () => {
       await mkdir(clone)
       for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'bin', 'src', 'scripts', 'fixtures']) await cp(join(REPO, p), join(clone, p), { recursive: true })
     }
-    await symlink(join(REPO, 'node_modules'), join(clone, 'node_modules'))
+    // A real node_modules (hard links, so it costs no space): npm pack does not bundle dependencies through a
+    // symbolic link, and the tarball must carry them (bundleDependencies) to install offline.
+    const linked = spawnSync('cp', ['-al', join(REPO, 'node_modules'), join(clone, 'node_modules')])
+    if (linked.status !== 0) {
+      if (BUNDLED) await cp(join(REPO, 'node_modules'), join(clone, 'node_modules'), { recursive: true, verbatimSymlinks: true })
+      else await symlink(join(REPO, 'node_modules'), join(clone, 'node_modules'))
+    }
     commit = existsSync(join(clone, '.git')) ? sh('git', ['rev-parse', '--short', 'HEAD'], clone).trim() : 'dev'
     const name = sh('npm', ['pack', '--pack-destination', work, '--silent'], clone).trim().split('\n').at(-1)!
     tarball = join(work, name)
