@@ -104,17 +104,43 @@ function ctEvidence(e: ConntrackEntry): EvidenceItem {
   return { file: e.ref.artifact, line: e.ref.line, text: e.ref.text.trim() }
 }
 
+interface ConntrackIndex {
+  /** proto|src|dst of the original tuple → entries */
+  readonly orig: Map<string, ConntrackEntry[]>
+  /** proto|src|dst of the reply tuple turned around (what left the node) → entries */
+  readonly reply: Map<string, ConntrackEntry[]>
+}
+
+const conntrackIndexes = new WeakMap<NodeState, ConntrackIndex>()
+
+function addrKey(a: IpAddress): string {
+  return `${a.family}:${a.value}`
+}
+
+/** conntrack entries by address pair, built once per state: every leg looks up its entry without a scan. */
+function conntrackIndex(state: NodeState): ConntrackIndex {
+  let idx = conntrackIndexes.get(state)
+  if (idx) return idx
+  idx = { orig: new Map(), reply: new Map() }
+  const push = (m: Map<string, ConntrackEntry[]>, k: string, e: ConntrackEntry) => { const l = m.get(k); if (l) l.push(e); else m.set(k, [e]) }
+  for (const e of state.conntrack) {
+    push(idx.orig, `${e.proto}|${addrKey(e.orig.src)}|${addrKey(e.orig.dst)}`, e)
+    push(idx.reply, `${e.proto}|${addrKey(e.reply.dst)}|${addrKey(e.reply.src)}`, e)
+  }
+  conntrackIndexes.set(state, idx)
+  return idx
+}
+
 /** The conntrack entry whose original tuple is this leg, or whose reply tuple answers it. */
 function entryFor(state: NodeState, c: Connection): { entry: ConntrackEntry; as: 'orig' | 'reply' } | undefined {
-  const proto = PROTO_NAME[c.proto]
-  for (const e of state.conntrack) {
-    if (e.proto !== proto) continue
-    if (sameIp(e.orig.src, c.src) && sameIp(e.orig.dst, c.dst) && (c.sport === null || e.orig.sport === c.sport) && (c.dport === null || e.orig.dport === c.dport)) return { entry: e, as: 'orig' }
+  const idx = conntrackIndex(state)
+  const key = `${PROTO_NAME[c.proto]}|${addrKey(c.src)}|${addrKey(c.dst)}`
+  for (const e of idx.orig.get(key) ?? []) {
+    if ((c.sport === null || e.orig.sport === c.sport) && (c.dport === null || e.orig.dport === c.dport)) return { entry: e, as: 'orig' }
   }
-  for (const e of state.conntrack) {
-    if (e.proto !== proto) continue
-    // A post-NAT leg: the reply tuple, turned around, is what left the node.
-    if (sameIp(e.reply.dst, c.src) && sameIp(e.reply.src, c.dst) && (c.sport === null || e.reply.dport === c.sport) && (c.dport === null || e.reply.sport === c.dport)) return { entry: e, as: 'reply' }
+  // A post-NAT leg: the reply tuple, turned around, is what left the node.
+  for (const e of idx.reply.get(key) ?? []) {
+    if ((c.sport === null || e.reply.dport === c.sport) && (c.dport === null || e.reply.sport === c.dport)) return { entry: e, as: 'reply' }
   }
   return undefined
 }
