@@ -1,5 +1,5 @@
-import { Args, Flags } from '@oclif/core'
-import { NatlensCommand, bundleFlags } from './base.js'
+import { Flags } from '@oclif/core'
+import { NatlensCommand, bundleArgs, bundleFlags } from './base.js'
 import { loadNodeState } from '../sources/load.js'
 import { analyze, type AnalysisJson } from '../analyze/analyze.js'
 import { writeAnnotatedPcapng } from '../analyze/annotate.js'
@@ -16,7 +16,7 @@ A bundle made with \`natlens collect --capture\` carries its own capture; --pcap
     { description: 'As JSON', command: '<%= config.bin %> <%= command.id %> test/lab/fixtures/v4kp/bundle --pcap test/lab/fixtures/v4kp/node.pcap --json' },
   ]
   static override strict = false
-  static override args = { inputs: Args.string({ description: 'bundle directory, .tar.gz, or files', required: true }) }
+  static override args = bundleArgs
   static override flags = {
     ...bundleFlags,
     pcap: Flags.string({ summary: 'A capture to analyze (pcap or pcapng, gzip allowed); repeatable.', multiple: true }),

@@ -1,6 +1,6 @@
 // What every natlens command shares: one way to report errors (a clear line, the exit code from src/errors.ts,
 // the next step to take; no stack trace) and the `--file` choice between duplicate sources.
-import { Command, Errors, Flags } from '@oclif/core'
+import { Args, Command, Errors, Flags } from '@oclif/core'
 import { isNatlensError, ExitCode } from '../errors.js'
 
 export abstract class NatlensCommand extends Command {
@@ -28,6 +28,9 @@ export abstract class NatlensCommand extends Command {
     return super.catch(err)
   }
 }
+
+/** The positional inputs of every command that reads a node: the bundle, or the files of one. */
+export const bundleArgs = { inputs: Args.string({ description: 'bundle directory, .tar.gz, or files', required: true }) }
 
 export const bundleFlags = {
   file: Flags.string({

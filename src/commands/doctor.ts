@@ -1,5 +1,5 @@
-import { Args, Flags } from '@oclif/core'
-import { NatlensCommand, bundleFlags } from './base.js'
+import { Flags } from '@oclif/core'
+import { NatlensCommand, bundleArgs, bundleFlags } from './base.js'
 import { loadNodeState } from '../sources/load.js'
 import { CHECKS, hasProblems, runDoctor, type DoctorReport } from '../doctor/index.js'
 import { renderDoctor } from '../doctor/render.js'
@@ -16,7 +16,7 @@ Exit status: 1 when an error or a warning is found, 0 when not (notes alone do n
     { description: 'Only the settings-vs-rules and pod ip rule checks', command: '<%= config.bin %> <%= command.id %> fixtures/example-node --check vpc-cni-intent --check pod-ip-rules' },
   ]
   static override strict = false
-  static override args = { inputs: Args.string({ description: 'bundle directory, .tar.gz, or files', required: true }) }
+  static override args = bundleArgs
   static override flags = {
     ...bundleFlags,
     check: Flags.option({ options: CHECKS.map((c) => c.id), multiple: true, summary: 'Run only this check (repeatable).' })(),

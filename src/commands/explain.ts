@@ -1,5 +1,5 @@
-import { Args, Flags } from '@oclif/core'
-import { NatlensCommand, bundleFlags, flowFlags } from './base.js'
+import { Flags } from '@oclif/core'
+import { NatlensCommand, bundleArgs, bundleFlags, flowFlags } from './base.js'
 import { loadNodeState } from '../sources/load.js'
 import { readFlowList } from '../sources/flow-list.js'
 import { parseFlow, type Flow } from '../model/flow.js'
@@ -24,7 +24,7 @@ The input is a bundle from \`natlens collect\`, the EKS log collector's tarball,
     { description: 'A record in a custom format with pkt-srcaddr', command: '<%= config.bin %> <%= command.id %> fixtures/example-node --flow-log-format \'${version} ${interface-id} ${srcaddr} ${pkt-srcaddr} ${dstaddr} ${dstport} ${protocol} ${action}\' --flow-log-line "5 eni-0f1e2d3c4b5a69788 10.0.6.120 10.0.9.88 10.0.20.15 5432 6 ACCEPT"' },
   ]
   static override strict = false
-  static override args = { inputs: Args.string({ description: 'bundle directory, .tar.gz, or files', required: true }) }
+  static override args = bundleArgs
   static override flags = {
     ...bundleFlags,
     ...flowFlags,

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises'
-import { Args, Flags } from '@oclif/core'
-import { NatlensCommand, bundleFlags, flowFlags } from './base.js'
+import { Flags } from '@oclif/core'
+import { NatlensCommand, bundleArgs, bundleFlags, flowFlags } from './base.js'
 import { loadNodeState } from '../sources/load.js'
 import { makeGraph, type PacketGraph } from '../render/graph/index.js'
 import { givenFlow } from '../render/report/flows.js'
@@ -18,7 +18,7 @@ The graph stays readable on a node of any size: kube-proxy's KUBE-SVC-*/KUBE-SEP
   ]
   static override enableJsonFlag = false
   static override strict = false
-  static override args = { inputs: Args.string({ description: 'bundle directory, .tar.gz, or files', required: true }) }
+  static override args = bundleArgs
   static override flags = {
     ...bundleFlags,
     ...flowFlags,

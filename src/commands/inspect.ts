@@ -1,5 +1,4 @@
-import { Args } from '@oclif/core'
-import { NatlensCommand, bundleFlags } from './base.js'
+import { NatlensCommand, bundleArgs, bundleFlags } from './base.js'
 import { loadNodeState } from '../sources/load.js'
 import { renderInspect, toInspectJson, type InspectJson } from '../render/inspect.js'
 
@@ -11,7 +10,7 @@ export default class Inspect extends NatlensCommand {
     { description: 'As JSON, for scripts', command: '<%= config.bin %> <%= command.id %> fixtures/example-node --json' },
   ]
   static override strict = false
-  static override args = { inputs: Args.string({ description: 'bundle directory, .tar.gz, or files', required: true }) }
+  static override args = bundleArgs
   static override flags = { ...bundleFlags }
 
   async run(): Promise<InspectJson> {

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises'
-import { Args, Flags } from '@oclif/core'
-import { NatlensCommand, bundleFlags, flowFlags } from './base.js'
+import { Flags } from '@oclif/core'
+import { NatlensCommand, bundleArgs, bundleFlags, flowFlags } from './base.js'
 import { loadNodeState } from '../sources/load.js'
 import { analyze } from '../analyze/analyze.js'
 import { runDoctor } from '../doctor/index.js'
@@ -20,7 +20,7 @@ Without --src/--dst or --flows, every pod is explained against representative de
   ]
   static override enableJsonFlag = false
   static override strict = false
-  static override args = { inputs: Args.string({ description: 'bundle directory, .tar.gz, or files', required: true }) }
+  static override args = bundleArgs
   static override flags = {
     ...bundleFlags,
     ...flowFlags,

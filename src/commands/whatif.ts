@@ -1,5 +1,5 @@
-import { Args, Flags } from '@oclif/core'
-import { NatlensCommand, bundleFlags } from './base.js'
+import { Flags } from '@oclif/core'
+import { NatlensCommand, bundleArgs, bundleFlags } from './base.js'
 import { loadNodeState } from '../sources/load.js'
 import { parseSettingChange, SETTABLE, type SettingChange } from '../intent/whatif.js'
 import { captureFlows, whatIf } from '../intent/whatif-run.js'
@@ -20,7 +20,7 @@ Settings: ${SETTABLE.join('; ')}.
     { description: 'The rules to apply, as iptables-restore input', command: '<%= config.bin %> <%= command.id %> fixtures/example-node --set AWS_VPC_K8S_CNI_RANDOMIZESNAT=hashrandom --show-rules' },
   ]
   static override strict = false
-  static override args = { inputs: Args.string({ description: 'bundle directory, .tar.gz, or files', required: true }) }
+  static override args = bundleArgs
   static override flags = {
     ...bundleFlags,
     set: Flags.string({ multiple: true, required: true, summary: 'A setting to change: NAME=VALUE (repeatable).' }),
