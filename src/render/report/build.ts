@@ -146,7 +146,8 @@ export function buildReport(input: ReportInput): ReportJson {
       nodeAddress: node.node.primaryAddress,
       primaryInterface: node.node.primaryInterface,
       flows: flows.length,
-      snat: count((v) => v.snat === true && !dropped(v)),
+      // The four counts partition the flows: an insufficient-info flow is undecided whatever its tentative SNAT says.
+      snat: count((v) => v.snat === true && !dropped(v) && v.verdict !== 'insufficient-info'),
       keptAddress: count((v) => v.snat === false && !dropped(v) && v.verdict !== 'insufficient-info'),
       undecided: count((v) => !dropped(v) && (v.snat === null || v.verdict === 'insufficient-info')),
       dropped: count(dropped),
