@@ -6,7 +6,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it, vi } from 'vitest'
 import { egressV4Chain, endpointChainName, hostVethName, serviceChainHash } from './names.js'
-import { addEgressV4, addKubeProxyBase, addService, addVpcCni, emptyProgram, renderProgram, type CniRuleConfig } from './rules.js'
+import { addCiliumChaining, addEgressV4, addKubeProxyBase, addService, addVpcCni, emptyProgram, renderProgram, type CniRuleConfig } from './rules.js'
 import { parseConntrackLines } from './observe.js'
 import { readCapture } from './capture.js'
 import { FIXTURES_DIR } from './lab-run.js'
@@ -93,6 +93,26 @@ describe('rule text the lab programs', () => {
     const text = renderProgram(p)
     expect(ruleLines(text, /^-A (POSTROUTING|CNI-E4)/).sort()).toEqual(ruleLines(example('ipv6-egress-v4/iptables-save-nat.txt'), /^-A /).sort())
     expect(ruleLines(text, /^-A FORWARD/)).toEqual(ruleLines(example('ipv6-egress-v4/iptables-save-filter.txt'), /^-A FORWARD/))
+  })
+
+  it('Cilium chaining: every CILIUM rule reads back verbatim from iptables-legacy-save, feeders first in their chains', () => {
+    for (const [id, masquerade] of [['v4cilium', undefined], ['v4ciliummasq', { nativeRoutingCidr: '10.0.0.0/16', egressInterface: 'eth0', hostMasqueradeIp: '10.0.3.45' }]] as const) {
+      const p = emptyProgram()
+      addKubeProxyBase(p)
+      addVpcCni(p, base)
+      addCiliumChaining(p, masquerade ? { masquerade } : {})
+      // Per table (iptables-save prints the tables in another order than the lab writes them), rules in order.
+      const byTable = (text: string) => Object.fromEntries(text.split('\n*').slice(1).map((t) => [t.split('\n')[0], ruleLines(t, /^-A .*(CILIUM|cilium)/)]))
+      const saveText = fs.readFileSync(path.join(FIXTURES_DIR, id, 'bundle', 'iptables-legacy-save.txt'), 'utf8')
+      const ours = byTable('\n' + renderProgram(p))
+      expect(byTable(saveText)).toEqual(ours)
+      // Ten feeders, each the first rule of its built-in chain (ahead of kube-proxy's and the VPC CNI's jumps).
+      const save = saveText.split('\n*').slice(1)
+      const firsts = save.flatMap((t) => [...new Set(ruleLines(t, /^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) /).map((l) => l.split(' ')[1]))].map((c) => ruleLines(t, new RegExp(`^-A ${c} `))[0]!))
+      expect(firsts.filter((l) => l.includes('cilium-feeder:'))).toHaveLength(10)
+      expect(firsts.filter((l) => !l.includes('cilium-feeder:'))).toEqual([])
+      expect(ours.nat!.filter((l) => l.includes('MASQUERADE')).length).toBe(masquerade ? 1 : 0)
+    }
   })
 
   it('a kube-proxy service is written in iptables-save form (the default/kubernetes example, endpoint chains aside)', () => {

@@ -31,7 +31,7 @@ export class TableText {
   private readonly chains = new Map<string, string>()
   private readonly rules = new Map<string, string[]>()
 
-  constructor(readonly name: 'nat' | 'mangle' | 'filter', builtins: readonly string[]) {
+  constructor(readonly name: 'raw' | 'nat' | 'mangle' | 'filter', builtins: readonly string[]) {
     for (const c of builtins) this.chains.set(c, 'ACCEPT')
   }
 
@@ -76,6 +76,7 @@ export class TableText {
 }
 
 export interface IptablesProgram {
+  raw: TableText
   nat: TableText
   mangle: TableText
   filter: TableText
@@ -83,6 +84,7 @@ export interface IptablesProgram {
 
 export function emptyProgram(): IptablesProgram {
   return {
+    raw: new TableText('raw', ['PREROUTING', 'OUTPUT']),
     nat: new TableText('nat', ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING']),
     mangle: new TableText('mangle', ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']),
     filter: new TableText('filter', ['INPUT', 'FORWARD', 'OUTPUT']),
@@ -90,7 +92,7 @@ export function emptyProgram(): IptablesProgram {
 }
 
 export function renderProgram(p: IptablesProgram): string {
-  return [p.mangle, p.nat, p.filter].filter((t) => !t.empty).map((t) => t.render()).join('')
+  return [p.raw, p.mangle, p.nat, p.filter].filter((t) => !t.empty).map((t) => t.render()).join('')
 }
 
 function randomFlag(r: RandomizeSnat): string {
@@ -286,4 +288,81 @@ export function addCalicoLike(p: IptablesProgram, poolCidr: string): void {
   nat.insert('POSTROUTING', '-m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING')
   nat.append('cali-POSTROUTING', '-m comment --comment "cali:nYKhEzDlr11Jccal" -j cali-nat-outgoing')
   nat.append('cali-nat-outgoing', `-s ${poolCidr} ! -d ${poolCidr} -m comment --comment "cali:flqWnvo8yq4ULQLa" -j MASQUERADE --random-fully`)
+}
+
+/** Cilium in CNI chaining mode on top of the VPC CNI (`cni.chainingMode=aws-cni`, `kubeProxyReplacement=false`). */
+export interface CiliumChainingConfig {
+  /**
+   * `enable-ipv4-masquerade=true` with iptables masquerading (`enable-bpf-masquerade=false`). Cilium's chaining guide
+   * turns it off; when it is on, `egress-masquerade-interfaces` names the interface instead of `-s <alloc CIDR>`: the
+   * pods' addresses come from the VPC CNI, not from Cilium's own allocation range, so `-s` would match none of them.
+   */
+  readonly masquerade?: { readonly nativeRoutingCidr: string; readonly egressInterface: string; readonly hostMasqueradeIp: string }
+}
+
+/**
+ * The iptables chains and rules the Cilium agent installs in aws-cni chaining mode (IPv4), as iptables-save prints them.
+ *
+ * Sources (cilium/cilium):
+ * - chains, tables and hooks: `pkg/datapath/iptables/custom_chain.go` `ciliumChains`; feeder rules from
+ *   `doInstallFeeder`: `-m comment --comment "cilium-feeder: <chain>" -j <chain>`, inserted with `-I` (at the top of
+ *   the built-in chain, ahead of kube-proxy's and the VPC CNI's rules) because `prepend-iptables-chains` defaults to true;
+ * - rules: `pkg/datapath/iptables/iptables.go` (`Manager`): `installStaticProxyRules`, `installForwardChainRulesIpX`,
+ *   `getDeliveryInterface` ("aws-cni creates container interfaces with names like eni621c0fc8425": `eni+` when
+ *   `enable-endpoint-routes` is on, as Documentation/installation/cni-chaining-aws-cni.rst's helm values set it),
+ *   `installHostTrafficMarkRule`, `installMasqueradeRules`;
+ * - marks as printed (`0x200/0xf00`, `0xa00/0xfffffeff`, …): `pkg/datapath/linux/linux_defaults/mark.go`, and the same
+ *   lines in a Cilium node's `iptables -S` and in cilium/cilium#21126 (CILIUM_FORWARD) and #15264 (raw);
+ * - the DNS proxy's TPROXY rules (`l7Proxy` on, `enable-bpf-tproxy` off): `iptProxyRule`, port 42217 as on that node.
+ * Not programmed: the `ipset` rule "exclude traffic to cluster nodes from masquerade" (no ipset tool in CI; every node
+ * address is inside the native-routing CIDR, which the MASQUERADE rule's `! -d` already excludes, so it decides no flow
+ * here), and Cilium's BPF programs on the eni veths (they enforce policy; in chaining mode they neither route nor NAT).
+ */
+export function addCiliumChaining(p: IptablesProgram, cfg: CiliumChainingConfig = {}): void {
+  const feeders: [TableText, string, string][] = [
+    [p.filter, 'INPUT', 'CILIUM_INPUT'], [p.filter, 'OUTPUT', 'CILIUM_OUTPUT'], [p.raw, 'OUTPUT', 'CILIUM_OUTPUT_raw'],
+    [p.nat, 'POSTROUTING', 'CILIUM_POST_nat'], [p.nat, 'OUTPUT', 'CILIUM_OUTPUT_nat'], [p.nat, 'PREROUTING', 'CILIUM_PRE_nat'],
+    [p.mangle, 'POSTROUTING', 'CILIUM_POST_mangle'], [p.mangle, 'PREROUTING', 'CILIUM_PRE_mangle'], [p.raw, 'PREROUTING', 'CILIUM_PRE_raw'],
+    [p.filter, 'FORWARD', 'CILIUM_FORWARD'],
+  ]
+  for (const [table, , chain] of feeders) table.declare(chain)
+
+  // installStaticProxyRules: NOTRACK and ACCEPT for proxy traffic (marks 0x200 to a proxy, 0xa00 from one, 0x800 L7 upstream).
+  p.raw.append('CILIUM_PRE_raw', '-m mark --mark 0x200/0xf00 -m comment --comment "cilium: NOTRACK for proxy traffic" -j CT --notrack')
+  p.filter.append('CILIUM_INPUT', '-m mark --mark 0x200/0xf00 -m comment --comment "cilium: ACCEPT for proxy traffic" -j ACCEPT')
+  for (const [mark, what] of [['0xa00/0xfffffeff', 'proxy return traffic'], ['0x800/0xe00', 'L7 proxy upstream traffic']] as const) {
+    for (const dev of ['lxc+', 'cilium_host']) p.raw.append('CILIUM_OUTPUT_raw', `-o ${dev} -m mark --mark ${mark} -m comment --comment "cilium: NOTRACK for ${what}" -j CT --notrack`)
+  }
+  p.filter.append('CILIUM_OUTPUT', '-m mark --mark 0xa00/0xe00 -m comment --comment "cilium: ACCEPT for proxy traffic" -j ACCEPT')
+  p.filter.append('CILIUM_OUTPUT', '-m mark --mark 0x800/0xe00 -m comment --comment "cilium: ACCEPT for l7 proxy upstream traffic" -j ACCEPT')
+  // inboundProxyRedirectRule (xt_socket present) and the DNS proxy's TPROXY pair (mark = port 42217 byte-swapped << 16 | 0x200).
+  p.mangle.append('CILIUM_PRE_mangle', '-m socket --transparent -m mark ! --mark 0xe00/0xf00 -m comment --comment "cilium: any->pod redirect proxied traffic to host proxy" -j MARK --set-xmark 0x200/0xffffffff')
+  for (const proto of ['tcp', 'udp']) {
+    p.mangle.append('CILIUM_PRE_mangle', `-p ${proto} -m mark --mark 0xe9a40200 -m comment --comment "cilium: TPROXY to host cilium-dns-egress proxy" -j TPROXY --on-port 42217 --on-ip 127.0.0.1 --tproxy-mark 0x200/0xffffffff`)
+  }
+
+  // installForwardChainRulesIpX(ifName cilium_host, delivery interface eni+).
+  const fwd = (spec: string) => p.filter.append('CILIUM_FORWARD', spec)
+  fwd('-o cilium_host -m comment --comment "cilium: any->cluster on cilium_host forward accept" -j ACCEPT')
+  fwd('-i cilium_host -m comment --comment "cilium: cluster->any on cilium_host forward accept (nodeport)" -j ACCEPT')
+  fwd('-i lxc+ -m comment --comment "cilium: cluster->any on lxc+ forward accept" -j ACCEPT')
+  fwd('-i cilium_net -m comment --comment "cilium: cluster->any on cilium_net forward accept (nodeport)" -j ACCEPT')
+  fwd('-o eni+ -m comment --comment "cilium: any->cluster on eni+ forward accept" -j ACCEPT')
+  fwd('-i eni+ -m comment --comment "cilium: cluster->any on eni+ forward accept (nodeport)" -j ACCEPT')
+
+  // installHostTrafficMarkRule: every packet a host process sends gets 0xc00/0xf00 (not IPsec 0xe00/0xd00, overlay
+  // 0x400, proxy 0xa00/0x800, DNS proxy 0xf00). Bit 0x80 is outside the mask: the VPC CNI's connmark bit is untouched.
+  p.filter.append('CILIUM_OUTPUT', '-m mark ! --mark 0xe00/0xf00 -m mark ! --mark 0xd00/0xf00 -m mark ! --mark 0x400/0xf00 -m mark ! --mark 0xa00/0xe00 -m mark ! --mark 0x800/0xe00 -m mark ! --mark 0xf00/0xf00 -m comment --comment "cilium: host->any mark as from host" -j MARK --set-xmark 0xc00/0xf00')
+
+  if (cfg.masquerade) {
+    // installMasqueradeRules, native routing, endpoint routes on (so no "hairpin traffic that originated from a local
+    // pod" rule), no --random-fully (iptables-random-fully defaults to false).
+    const m = cfg.masquerade
+    p.nat.append('CILIUM_POST_nat', `! -d ${m.nativeRoutingCidr} -o ${m.egressInterface} -m comment --comment "cilium masquerade non-cluster" -j MASQUERADE`)
+    p.nat.append('CILIUM_POST_nat', '-m mark --mark 0xa00/0xe00 -m comment --comment "exclude proxy return traffic from masquerade" -j ACCEPT')
+    p.nat.append('CILIUM_POST_nat', `-s 127.0.0.1/32 -o eni+ -m comment --comment "cilium host->cluster from 127.0.0.1 masquerade" -j SNAT --to-source ${m.hostMasqueradeIp}`)
+  }
+
+  // Feeders last, each inserted at position 1 of its built-in chain (installRules installs them after the rules).
+  for (const [table, hook, chain] of feeders) table.insert(hook, `-m comment --comment "cilium-feeder: ${chain}" -j ${chain}`)
 }

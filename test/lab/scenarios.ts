@@ -2,7 +2,7 @@
 // Section numbers (§) refer to ../shared/docs/vpc-cni.md unless kube-proxy.md is named.
 import { hostVethName } from './names.js'
 import type { Expectation, LabFlowSpec, LabOrigin, LabProto, Outcome } from './model.js'
-import { addCalicoLike, addKubeProxyForward, addService, type CniRuleConfig, type IptablesProgram } from './rules.js'
+import { addCalicoLike, addCiliumChaining, addKubeProxyForward, addService, type CniRuleConfig, type IptablesProgram } from './rules.js'
 import { NODE_IP, REMOTE, type EniSpec, type NodeSpec, type PodSpec } from './topology.js'
 import type { CniSettings } from './bundle.js'
 
@@ -376,7 +376,59 @@ const foreign: ScenarioSpec = {
     .build(),
 }
 
-export const SCENARIOS: readonly ScenarioSpec[] = [current, noMark, externalSnat, custom, bare, numbered, nftEra, sgpStrict, sgpStandard, ipv6, kubeProxy, others, foreign]
+// Cilium chained on the VPC CNI (cni.chainingMode=aws-cni, cni.exclusive=false, routingMode=native,
+// endpointRoutes.enabled=true, kube-proxy kept): the VPC CNI owns addresses, routes and SNAT; Cilium adds its CILIUM_*
+// chains with feeders at the top of the built-in chains (rules.ts addCiliumChaining has the sources of every line).
+const ciliumCni = cni()
+const CILIUM_PASSES = 'CILIUM_POST_nat is empty with enable-ipv4-masquerade=false: the feeder returns, AWS-SNAT-CHAIN-0 decides'
+const ciliumChained: ScenarioSpec = {
+  id: 'v4cilium',
+  title: 'Cilium in aws-cni chaining mode, masquerading off (the usual EKS setup): CILIUM_* chains ahead of the VPC CNI\'s',
+  covers: ['other CNIs\' chains (Cilium in chaining mode)', 'Cilium feeders first in every built-in chain, passing traffic on', 'Cilium\'s host mark 0xc00/0xf00 leaves the VPC CNI\'s 0x80 alone'],
+  node: { enis: [ETH0, ETH1], pods: [pod('p1', WEB, 'eth0'), pod('p2', API, 'eth1')], cni: ciliumCni },
+  extraRules: (p) => addCiliumChaining(p),
+  settings: settingsFor(ciliumCni),
+  flows: new Flows()
+    .tcp('web→internet', 'p1', WEB.ip, INET, 8080, go('eth0', NODE_IP, INET, true, `${CILIUM_PASSES}; ${SNAT_WHY}`))
+    .tcp('web→vpc', 'p1', WEB.ip, PEER, 8080, go('eth0', WEB.ip, PEER, false, `${CILIUM_PASSES}; §2.1 RETURN for the VPC CIDR`))
+    .tcp('api(eth1)→internet', 'p2', API.ip, INET, 8080, go('eth0', NODE_IP, INET, true, '§1: CILIUM_PRE_mangle sets no mark on this packet (no transparent socket, no proxy mark); connmark 0x80 → 1024 → main → eth0; AWS SNAT'))
+    .tcp('api(eth1)→vpc', 'p2', API.ip, PEER, 8080, go('eth1', API.ip, PEER, false, '§1: no mark → 1536 → table 2 → eth1; RETURN'))
+    .udp('web→internet udp', 'p1', WEB.ip, INET, 8081, go('eth0', NODE_IP, INET, true, SNAT_WHY))
+    .icmp('api(eth1)→internet icmp', 'p2', API.ip, INET, go('eth0', NODE_IP, INET, true, '§1 connmark → main → eth0; AWS SNAT'))
+    .tcp('host→internet', 'node', NODE_IP, INET, 8080, go('eth0', NODE_IP, INET, false, 'CILIUM_OUTPUT marks 0xc00/0xf00 (filter OUTPUT: no reroute); the AWS SNAT rule rewrites to the node\'s own address (only the port changes)'))
+    .tcp('host(eth1 IP)→internet', 'node', ETH1.ip, INET, 8080, go('eth1', NODE_IP, INET, true, '§4.1 32765 from the ENI IP → table 2 → eth1; CILIUM_POST_nat empty; AWS SNAT to the primary IP'))
+    .tcp('web→api pod-to-pod', 'p1', WEB.ip, API.ip, 8080, go(api, WEB.ip, API.ip, false, '§4.3 512 to pod → main → host veth; CILIUM_FORWARD -o eni+ ACCEPT; VPC RETURN'))
+    .build(),
+}
+
+// The same node with Cilium's iptables masquerading on (enable-ipv4-masquerade=true, enable-bpf-masquerade=false,
+// ipv4-native-routing-cidr = the VPC CIDR, egress-masquerade-interfaces=eth0). Its feeder is the first rule of nat
+// POSTROUTING, so its MASQUERADE binds before AWS-SNAT-CHAIN-0 is reached for off-VPC traffic leaving eth0 (the port
+// is kept: no --random-fully, where the AWS rule's prng would rewrite it); traffic leaving another ENI is still the
+// VPC CNI's.
+const ciliumMasqCni = cni()
+const CILIUM_MASQ = 'CILIUM_POST_nat (first in POSTROUTING): ! -d 10.0.0.0/16 -o eth0 → "cilium masquerade non-cluster" MASQUERADE to eth0\'s primary address; AWS-SNAT-CHAIN-0 never reached'
+const ciliumMasq: ScenarioSpec = {
+  id: 'v4ciliummasq',
+  title: 'Cilium in aws-cni chaining mode with iptables masquerading on (native-routing CIDR = VPC CIDR, egress interface eth0)',
+  covers: ['other CNIs\' chains (Cilium in chaining mode)', 'Cilium\'s MASQUERADE decides ahead of the VPC CNI\'s SNAT', 'traffic leaving a secondary ENI is still SNATed by the VPC CNI'],
+  node: { enis: [ETH0, ETH1], pods: [pod('p1', WEB, 'eth0'), pod('p2', API, 'eth1')], cni: ciliumMasqCni },
+  extraRules: (p) => addCiliumChaining(p, { masquerade: { nativeRoutingCidr: '10.0.0.0/16', egressInterface: 'eth0', hostMasqueradeIp: NODE_IP } }),
+  settings: settingsFor(ciliumMasqCni),
+  flows: new Flows()
+    .tcp('web→internet (Cilium MASQUERADE)', 'p1', WEB.ip, INET, 8080, go('eth0', NODE_IP, INET, true, CILIUM_MASQ))
+    .tcp('web→vpc', 'p1', WEB.ip, PEER, 8080, go('eth0', WEB.ip, PEER, false, 'the native-routing CIDR is excluded (! -d 10.0.0.0/16): CILIUM_POST_nat returns; §2.1 RETURN'))
+    .tcp('api(eth1)→internet (Cilium MASQUERADE)', 'p2', API.ip, INET, 8080, go('eth0', NODE_IP, INET, true, `§1 connmark → main → eth0; ${CILIUM_MASQ}`))
+    .tcp('api(eth1)→vpc', 'p2', API.ip, PEER, 8080, go('eth1', API.ip, PEER, false, '1536 → table 2 → eth1; no Cilium rule matches (VPC, not eth0); RETURN'))
+    .udp('api(eth1)→on-prem udp (Cilium MASQUERADE)', 'p2', API.ip, ONPREM, 8081, go('eth0', NODE_IP, ONPREM, true, `192.168.50.10 is off-VPC: marked → eth0; ${CILIUM_MASQ}`))
+    .icmp('web→internet icmp (Cilium MASQUERADE)', 'p1', WEB.ip, INET, go('eth0', NODE_IP, INET, true, CILIUM_MASQ))
+    .tcp('host→internet (Cilium MASQUERADE)', 'node', NODE_IP, INET, 8080, go('eth0', NODE_IP, INET, false, `the MASQUERADE rule has no source match: ${CILIUM_MASQ}, which is the address the packet already has`))
+    .tcp('host(eth1 IP)→internet (AWS SNAT)', 'node', ETH1.ip, INET, 8080, go('eth1', NODE_IP, INET, true, '§4.1 32765 → table 2 → eth1: -o eth0 does not match, so CILIUM_POST_nat returns and the AWS SNAT rule rewrites to the primary IP'))
+    .tcp('web→api pod-to-pod', 'p1', WEB.ip, API.ip, 8080, go(api, WEB.ip, API.ip, false, '512 to pod → main → host veth: -o eni… is not eth0, and the 127.0.0.1 rule does not match; VPC RETURN'))
+    .build(),
+}
+
+export const SCENARIOS: readonly ScenarioSpec[] = [current, noMark, externalSnat, custom, bare, numbered, nftEra, sgpStrict, sgpStandard, ipv6, kubeProxy, others, foreign, ciliumChained, ciliumMasq]
 
 /** The only namespace names the lab ever creates or deletes. */
 export const OWNED_NAMESPACES = new RegExp(`^nl-(${SCENARIOS.map((s) => s.id).join('|')})-(node|vpc|p\\d+)$`)
