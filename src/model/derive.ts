@@ -79,10 +79,27 @@ function detectComponents(tables: readonly Table[], rules: { rule: Rule; table: 
     const t = ipt.find((x) => [...x.chains.keys()].some((c) => re.test(c)))
     if (t) {
       const chain = [...t.chains.values()].find((c) => re.test(c.name))!
-      out.push({ name, evidence: [chain.ref] })
+      const masq = name === 'cilium' ? ciliumMasquerade(ipt) : undefined
+      out.push({ name, ...(masq ? { detail: masq.detail } : {}), evidence: [chain.ref, ...(masq?.evidence ?? [])] })
     }
   }
   return out
+}
+
+/**
+ * Cilium's iptables masquerading (enable-ipv4-masquerade without BPF masquerading) puts MASQUERADE/SNAT rules in
+ * CILIUM_POST_nat. Its feeder is inserted at the top of nat POSTROUTING, so on a chained VPC CNI node those rules
+ * translate before AWS-SNAT-CHAIN-0 is reached: the node's SNAT policy is no longer the VPC CNI's alone.
+ */
+function ciliumMasquerade(ipt: readonly Table[]): { detail: string; evidence: SourceRef[] } | undefined {
+  const nat = ipt.find((t) => t.name === 'nat' && t.chains.has('CILIUM_POST_nat'))
+  const rules = nat?.chains.get('CILIUM_POST_nat')?.rules.filter((r) => r.target.kind === 'masquerade' || r.target.kind === 'snat') ?? []
+  if (!nat || rules.length === 0) return undefined
+  const post = nat.chains.get('POSTROUTING')?.rules ?? []
+  const feeder = post.findIndex((r) => r.target.kind === 'jump' && r.target.chain === 'CILIUM_POST_nat')
+  const aws = post.findIndex((r) => (r.target.kind === 'jump' && r.target.chain.startsWith('AWS-SNAT-CHAIN')) || isAwsSnatRule(r))
+  const ahead = feeder >= 0 && aws >= 0 && feeder < aws ? ', ahead of the VPC CNI\'s SNAT' : ''
+  return { detail: `iptables masquerading: ${rules.length} MASQUERADE/SNAT rule${rules.length > 1 ? 's' : ''} in CILIUM_POST_nat${ahead}`, evidence: rules.map((r) => r.ref) }
 }
 
 function cidrFact(cidr: Cidr, source: CidrFact['source'], ref: SourceRef, into: CidrFact[]): void {
