@@ -6,6 +6,7 @@ import type { ConntrackEntry } from '../model/conntrack.js'
 import type { Flow, FlowOrigin } from '../model/flow.js'
 import type { Decision, Explanation, Step, Trace, Verdict } from '../model/trace.js'
 import type { Hook, Match, Rule, Table } from '../model/netfilter.js'
+import { RpFilterStep } from '../model/steps.js'
 import { AddressBook } from './addresses.js'
 import { ChoiceScript, Netfilter, type Packet, type WalkContext } from './netfilter.js'
 import { Router, type RouteResult } from './routing.js'
@@ -43,29 +44,37 @@ export function prepare(state: NodeState): Engine {
 export function explain(state: NodeState, flow: Flow, options: ExplainOptions = {}): Explanation {
   const engine = prepare(state)
   const { origin, iif, notes } = placeFlow(engine, flow)
-  const placed: Flow = { ...flow, origin, ...(iif ? { iif } : {}) }
+  const placed: Flow = iif ? { src: flow.src, dst: flow.dst, proto: flow.proto, sport: flow.sport, dport: flow.dport, origin, iif } : { src: flow.src, dst: flow.dst, proto: flow.proto, sport: flow.sport, dport: flow.dport, origin }
   const max = options.maxBranches ?? 64
   const conn = placed.origin === 'reply' ? findReplyEntry(state, placed) : undefined
-  const walkOptions: WalkOptions = { ...options, ...(conn ? { conn } : {}), ...(conn?.mark !== undefined && options.ctmark === undefined ? { ctmark: conn.mark } : {}) }
+  const ctmark = options.ctmark ?? conn?.mark
+  const walkOptions: WalkOptions = { ctmark, conn }
+  // Every probabilistic choice (kube-proxy's endpoint rules) is explored: the walk is run again with a script
+  // that takes each untried option of each choice point it met, depth first.
   const traces: Trace[] = []
   const queue: number[][] = [[]]
+  let next = 0
   let truncated = false
-  while (queue.length > 0) {
+  while (next < queue.length) {
     if (traces.length >= max) { truncated = true; break }
-    const script = queue.shift()!
+    const script = queue[next++]!
     const choices = new ChoiceScript(script)
     const trace = walk(engine, placed, choices, walkOptions)
     traces.push(trace)
-    const taken = choices.taken
-    for (let j = script.length; j < choices.points.length; j++) {
-      const opts = choices.points[j]!.options
-      for (let alt = 1; alt < opts.length; alt++) if ((opts[alt] ?? 0) > 0) queue.push([...taken.slice(0, j), alt])
+    const points = choices.points
+    if (points.length > script.length) {
+      const taken = choices.taken
+      for (let j = script.length; j < points.length; j++) {
+        const opts = points[j]!
+        for (let alt = 1; alt < opts.length; alt++) if ((opts[alt] ?? 0) > 0) { const s2 = taken.slice(0, j); s2.push(alt); queue.push(s2) }
+      }
     }
   }
   // Paths with probability 0 (a `--probability 1` rule's other side) never happen.
-  const possible = traces.filter((t) => t.probability > 0)
-  const branches = (possible.length ? possible : traces).sort((a, b) => b.probability - a.probability)
-  const warnings = [...notes]
+  const possible = traces.length === 1 ? traces : traces.filter((t) => t.probability > 0)
+  const branches = possible.length ? possible : traces
+  if (branches.length > 1) branches.sort((a, b) => b.probability - a.probability)
+  const warnings = notes
   if (placed.origin === 'reply' && !conn) warnings.push(`no conntrack entry in the bundle has this reply tuple: natlens cannot undo the connection's NAT${options.ctmark === undefined ? ' and assumed connmark 0 (give --ctmark)' : ''}`)
   if (truncated) warnings.push(`more than ${max} alternative paths; natlens explored the first ${max}`)
   return { flow: placed, trace: branches[0]!, branches, warnings }
@@ -97,9 +106,11 @@ function placeFlow(engine: Engine, flow: Flow): { origin: FlowOrigin; iif?: stri
   return { origin, ...(iif ? { iif } : {}), notes }
 }
 
-interface WalkOptions extends ExplainOptions {
+interface WalkOptions {
+  /** The connection's mark: given, or from the conntrack entry of a reply. */
+  readonly ctmark: number | undefined
   /** The conntrack entry of the connection a reply belongs to. */
-  readonly conn?: ConntrackEntry
+  readonly conn: ConntrackEntry | undefined
 }
 
 /** The connection a reply packet belongs to: the entry whose reply tuple is the packet. */
@@ -217,27 +228,26 @@ function reversePathOk(engine: Engine, pkt: Packet, lookupIif: string, steps: St
   const back = engine.router.decide({ family: 4, src: pkt.dst, dst: pkt.src, iif: lookupIif, mark: validMark ? pkt.mark : 0, proto: pkt.proto, sport: pkt.dport, dport: pkt.sport }, scratch)
   const backDev = back.kind === 'unicast' ? back.dev : back.kind === 'local' ? back.route.dev : undefined
   const passed = mode === 2 ? back.kind === 'unicast' || back.kind === 'local' : backDev === pkt.iif
-  steps.push({
-    kind: 'rp-filter', mode: mode as 1 | 2, iif: pkt.iif, passed, ...(backDev ? { reverseEgress: backDev } : {}), ref: ref.ref,
-    summary: passed
-      ? `rp_filter=${mode} on ${pkt.iif}: the route back to ${formatIp(pkt.src)} ${mode === 1 ? `leaves through ${pkt.iif}` : 'exists'}`
-      : `rp_filter=${mode} on ${pkt.iif}: the route back to ${formatIp(pkt.src)} ${backDev ? `leaves through ${backDev}, not ${pkt.iif}` : 'does not exist'}: dropped as a martian source`,
-  })
+  steps.push(new RpFilterStep(mode as 1 | 2, pkt.iif, passed, backDev, ref.ref, pkt.src))
   return passed
 }
 
 function makeTrace(engine: Engine, flow: Flow, pkt: Packet, ctx: WalkContext, verdict: Verdict, egress: string | null): Trace {
   const { state, netfilter } = engine
   const family = flow.src.family
-  const warnings = [...ctx.warnings]
+  const warnings = ctx.warnings
   const finalFlow: Flow = { src: pkt.src, dst: pkt.dst, proto: flow.proto, sport: pkt.sport, dport: pkt.dport, iif: flow.iif, origin: flow.origin }
   let decisive: Decision | undefined
   let undecidedReason: string | undefined
 
-  const natSteps = ctx.steps.map((s, i) => ({ s, i })).filter((x) => x.s.kind === 'nat')
-  const srcNat = [...natSteps].reverse().find((x) => x.s.kind === 'nat' && (x.s.nat === 'snat' || x.s.nat === 'masquerade'))
+  // The last step that translated the source decides.
+  let srcNat: { s: Extract<Step, { kind: 'nat' }>; i: number } | undefined
+  for (let i = ctx.steps.length - 1; i >= 0; i--) {
+    const s = ctx.steps[i]!
+    if (s.kind === 'nat' && (s.nat === 'snat' || s.nat === 'masquerade')) { srcNat = { s, i }; break }
+  }
   const tableOf = (rule: Rule): Table | undefined => netfilter.tableOf(rule)
-  if (srcNat && srcNat.s.kind === 'nat') {
+  if (srcNat) {
     decisive = { ref: srcNat.s.rule.ref, owner: ownerOfRule(srcNat.s.rule, tableOf(srcNat.s.rule)), stepIndex: srcNat.i }
     const holders = engine.addresses.devicesOf(pkt.src)
     if (egress && holders.length > 0 && !holders.includes(egress) && !holders.includes('lo')) {
@@ -288,12 +298,13 @@ const EXEMPTING_MATCHES = new Set<Match['kind']>(['dst', 'dst-range', 'out-iface
 function findExemption(engine: Engine, ctx: WalkContext): { rule: Rule; table: Table; stepIndex: number } | undefined {
   const { netfilter, state } = engine
   const candidates: { rule: Rule; table: Table; stepIndex: number; gate: boolean }[] = []
-  ctx.steps.forEach((s, i) => {
-    if (s.kind !== 'rule' || s.hook !== 'postrouting' || s.action !== 'return') return
+  for (let i = 0; i < ctx.steps.length; i++) {
+    const s = ctx.steps[i]!
+    if (s.kind !== 'rule' || s.hook !== 'postrouting' || s.action !== 'return') continue
     const table = netfilter.tableOf(s.rule)
-    if (!table || !netfilter.canSnat(table, s.chain)) return
+    if (!table || !netfilter.canSnat(table, s.chain)) continue
     candidates.push({ rule: s.rule, table, stepIndex: i, gate: s.rule.matches.some((m) => m.kind === 'mark') })
-  })
+  }
   for (const miss of ctx.misses) {
     const t = miss.rule.target
     const snatCapable = t.kind === 'snat' || t.kind === 'masquerade' || (t.kind === 'jump' && netfilter.canSnat(miss.table, t.chain))

@@ -1,11 +1,12 @@
 // Walks netfilter base chains on a hook in the kernel's priority order (iptables tables and native nft chains alike),
 // following jumps, gotos and returns, applying marks, connmarks and NAT, and recording every decisive step.
-import { cidrContains, formatIp, parseCidr, type Family, type IpAddress } from '../model/ip.js'
+import { cidrContains, formatIp, parseCidr, parseIp, type Family, type IpAddress } from '../model/ip.js'
 import {
   BUILTIN_CHAIN_HOOK, IPTABLES_PRIORITY, tableAppliesTo,
-  type Chain, type Hook, type Match, type Rule, type Table, type Target,
+  type Chain, type Hook, type Match, type PortRange, type Rule, type Table, type Target,
 } from '../model/netfilter.js'
-import type { FlowDiff, Step } from '../model/trace.js'
+import type { Step } from '../model/trace.js'
+import { NatStep, PolicyStep, RuleStep, type RuleEffect } from '../model/steps.js'
 import type { Protocol } from '../model/flow.js'
 import type { AddressBook } from './addresses.js'
 
@@ -29,17 +30,24 @@ export interface BaseChainRef {
   readonly priority: number
 }
 
+/** A base chain ready to run: whether it is a nat chain (runs for the first packet only, first binding wins). */
+interface HookChain extends BaseChainRef {
+  readonly isNat: boolean
+  readonly compiled: CompiledChain
+}
+
 /** Choices the walk must make: kube-proxy's random endpoint rules, nth counters, numgen. */
 export class ChoiceScript {
-  readonly points: { readonly options: readonly number[] }[] = []
+  /** The options (probabilities that sum to 1) of each choice point met, in order. */
+  readonly points: (readonly number[])[] = []
   private pos = 0
   probability = 1
   constructor(private readonly script: readonly number[] = []) {}
 
-  /** Returns the index of the option taken; options are probabilities that sum to 1. */
+  /** Returns the index of the option taken. */
   choose(options: readonly number[]): number {
     const i = this.pos < this.script.length ? this.script[this.pos]! : 0
-    this.points.push({ options })
+    this.points.push(options)
     this.pos++
     this.probability *= options[i] ?? 0
     return i
@@ -73,42 +81,68 @@ export interface WalkContext {
 
 export type HookOutcome = { readonly kind: 'accept' } | { readonly kind: 'drop'; readonly how: 'drop' | 'reject' | 'policy' }
 
-type ChainResult =
-  | { kind: 'continue' } // fell off a user chain, or RETURN
-  | { kind: 'accept' }
-  | { kind: 'drop'; how: 'drop' | 'reject' }
+/** How a chain ended: fell off its end or RETURNed (continue), or a verdict. */
+const enum End { Continue, Accept, Drop, Reject }
+
+const ACCEPT: HookOutcome = { kind: 'accept' }
+const DROPPED: HookOutcome = { kind: 'drop', how: 'drop' }
+const REJECTED: HookOutcome = { kind: 'drop', how: 'reject' }
+const POLICY_DROP: HookOutcome = { kind: 'drop', how: 'policy' }
 
 const MAX_DEPTH = 64
-const NO_CHAINS: readonly BaseChainRef[] = []
+const NO_CHAINS: readonly HookChain[] = []
 const INDEX_THRESHOLD = 32
 
 /** Per-chain index: rules whose address match is a positive host destination, keyed by that address. */
 interface ChainIndex {
-  readonly byDst4: Map<bigint, number[]>
-  readonly byDst6: Map<bigint, number[]>
+  /** IPv4 host destination, as a number → its rules; `merged` adds `generic` (made on first use). */
+  readonly byDst4: Map<number, IndexEntry>
+  readonly byDst6: Map<bigint, IndexEntry>
   /** Indices of rules the index cannot skip, in order. */
   readonly generic: number[]
-  /** byDst lists merged with `generic`, built on first use. */
-  readonly merged: WeakMap<number[], number[]>
+}
+
+interface IndexEntry {
+  readonly rules: number[]
+  merged?: readonly number[]
+}
+
+/**
+ * A chain as the walk runs it: jump targets are resolved once, to the compiled chain itself (a chain name is looked
+ * up in a table of 100k chains the first time a rule jumps, not on every packet), and big chains are indexed.
+ */
+interface CompiledChain {
+  readonly table: Table
+  readonly chain: Chain
+  /** The rules' table holds nat chains: failed matches on POSTROUTING are kept to explain a missing SNAT. */
+  readonly natTable: boolean
+  readonly rules: readonly Rule[]
+  /** Per rule: the chain its jump or goto enters (null when the dump does not hold it), resolved on first use. */
+  readonly jumps: (CompiledChain | null | undefined)[]
+  /** Per rule: the summary data of targets that carry no packet values (jump, RETURN, ACCEPT, …), made once. */
+  readonly effects: (RuleEffect | undefined)[]
+  readonly index: ChainIndex | undefined
 }
 
 export class Netfilter {
-  private readonly hookChains = new Map<string, BaseChainRef[]>()
+  private readonly hookChains = new Map<string, HookChain[]>()
   /** hookChains by family and hook, without building a key per lookup. */
-  private readonly byHook: Record<Family, Partial<Record<Hook, BaseChainRef[]>>> = { 4: {}, 6: {} }
-  private readonly indexes = new WeakMap<Chain, ChainIndex>()
+  private readonly byHook: Record<Family, Partial<Record<Hook, HookChain[]>>> = { 4: {}, 6: {} }
+  private readonly compiledChains = new Map<Chain, CompiledChain>()
+  private readonly natTables = new Map<Table, boolean>()
   readonly present: { nat: Record<Family, boolean>; mangle: Record<Family, boolean>; any: Record<Family, boolean> }
   private readonly canSnatMemo = new WeakMap<Chain, boolean>()
 
   constructor(private readonly tables: readonly Table[]) {
     const present = { nat: { 4: false, 6: false }, mangle: { 4: false, 6: false }, any: { 4: false, 6: false } }
+    for (const table of tables) this.natTables.set(table, table.origin === 'nft' ? [...table.chains.values()].some((c) => c.type === 'nat') : table.name === 'nat')
     for (const family of [4, 6] as const) {
       for (const table of tables) {
         if (!tableAppliesTo(table.family, family)) continue
         present.any[family] = true
         if (table.origin !== 'nft' && table.name === 'nat') present.nat[family] = true
         if (table.origin !== 'nft' && table.name === 'mangle') present.mangle[family] = true
-        if (table.origin === 'nft' && [...table.chains.values()].some((c) => c.type === 'nat')) present.nat[family] = true
+        if (table.origin === 'nft' && this.natTables.get(table)) present.nat[family] = true
         for (const chain of table.chains.values()) {
           const hook = chain.hook ?? (table.origin !== 'nft' ? BUILTIN_CHAIN_HOOK[chain.name] : undefined)
           if (!hook) continue
@@ -117,7 +151,8 @@ export class Netfilter {
           const key = `${family}/${hook}`
           let list = this.hookChains.get(key)
           if (!list) this.hookChains.set(key, (list = []))
-          list.push({ table, chain, hook, priority })
+          const isNat = table.origin === 'nft' ? chain.type === 'nat' : table.name === 'nat'
+          list.push({ table, chain, hook, priority, isNat, compiled: this.compile(table, chain) })
         }
       }
     }
@@ -128,6 +163,20 @@ export class Netfilter {
       this.byHook[Number(fam) as Family][hook] = list
     }
     this.present = present
+  }
+
+  private compile(table: Table, chain: Chain): CompiledChain {
+    let c = this.compiledChains.get(chain)
+    if (!c) {
+      const n = chain.rules.length
+      c = {
+        table, chain, natTable: this.natTables.get(table) ?? false, rules: chain.rules,
+        jumps: new Array(n).fill(undefined), effects: new Array(n).fill(undefined),
+        index: n >= INDEX_THRESHOLD ? buildIndex(chain) : undefined,
+      }
+      this.compiledChains.set(chain, c)
+    }
+    return c
   }
 
   private tableByRule?: WeakMap<Rule, Table>
@@ -148,230 +197,144 @@ export class Netfilter {
   /** Runs every base chain of a hook in priority order. nat chains run for the first packet only. */
   runHook(hook: Hook, pkt: Packet, ctx: WalkContext): HookOutcome {
     ctx.natBound = false
-    for (const base of this.baseChains(ctx.family, hook)) {
-      const isNat = base.table.origin === 'nft' ? base.chain.type === 'nat' : base.table.name === 'nat'
-      if (isNat && !ctx.firstPacket) continue
+    const list = this.byHook[ctx.family][hook] ?? NO_CHAINS
+    for (let i = 0; i < list.length; i++) {
+      const base = list[i]!
+      if (base.isNat && !ctx.firstPacket) continue
       // nf_nat runs the nat chains of a hook in priority order until one sets up a binding; the rest are skipped.
-      if (isNat && ctx.natBound) continue
-      const r = this.runChain(base.table, base.chain, pkt, ctx, 0, hook)
-      if (r.kind === 'drop') return { kind: 'drop', how: r.how }
-      if (r.kind === 'continue') {
-        const policy = base.chain.policy ?? 'accept'
-        if (policy === 'drop') {
-          ctx.steps.push({ kind: 'policy', hook, table: base.table.name, chain: base.chain, policy, summary: `${base.table.name} ${base.chain.name}: policy DROP` })
-          return { kind: 'drop', how: 'policy' }
-        }
+      if (base.isNat && ctx.natBound) continue
+      const end = this.runChain(base.compiled, pkt, ctx, 0, hook)
+      if (end === End.Drop) return DROPPED
+      if (end === End.Reject) return REJECTED
+      if (end === End.Continue && base.chain.policy === 'drop') {
+        ctx.steps.push(new PolicyStep(hook, base.table.name, base.chain, 'drop'))
+        return POLICY_DROP
       }
     }
-    return { kind: 'accept' }
+    return ACCEPT
   }
 
-  private runChain(table: Table, chain: Chain, pkt: Packet, ctx: WalkContext, depth: number, hook: Hook): ChainResult {
+  private runChain(cc: CompiledChain, pkt: Packet, ctx: WalkContext, depth: number, hook: Hook): End {
     if (depth > MAX_DEPTH) {
-      ctx.warnings.push(`${table.name} ${chain.name}: jumps nested deeper than ${MAX_DEPTH}; stopped (a loop?)`)
+      ctx.warnings.push(`${cc.table.name} ${cc.chain.name}: jumps nested deeper than ${MAX_DEPTH}; stopped (a loop?)`)
       ctx.indeterminate = true
-      return { kind: 'continue' }
+      return End.Continue
     }
-    const order = this.candidates(chain, pkt)
-    const n = order ? order.length : chain.rules.length
+    const rules = cc.rules
+    const order = cc.index ? candidates(cc.index, pkt) : undefined
+    const n = order ? order.length : rules.length
+    const recordMisses = cc.natTable && hook === 'postrouting'
     for (let k = 0; k < n; k++) {
-      const rule = chain.rules[order ? order[k]! : k]!
-      const m = this.matchRule(rule, pkt, ctx, hook, table)
+      const i = order ? order[k]! : k
+      const rule = rules[i]!
+      const m = this.matchRule(rule, pkt, ctx, cc.table, recordMisses)
       if (m === false) continue
-      if (m === 'unknown') {
+      if (m === UNKNOWN) {
         if (affectsOutcome(rule.target)) {
           ctx.indeterminate = true
-          ctx.steps.push({ kind: 'indeterminate', reason: `cannot tell whether this rule matches: ${unknownMatchText(rule)}`, ref: rule.ref, summary: `${table.name} ${chain.name}: cannot evaluate ${unknownMatchText(rule)}; assumed not to match` })
+          ctx.steps.push({ kind: 'indeterminate', reason: `cannot tell whether this rule matches: ${unknownMatchText(rule)}`, ref: rule.ref, summary: `${cc.table.name} ${cc.chain.name}: cannot evaluate ${unknownMatchText(rule)}; assumed not to match` })
         }
         continue
       }
-      const r = this.apply(rule, table, chain, pkt, ctx, depth, hook)
-      if (r) return r
+      const end = this.apply(rule, rule.target, cc, i, pkt, ctx, depth, hook)
+      if (end !== undefined) return end
     }
-    return { kind: 'continue' }
+    return End.Continue
   }
 
-  /** Rule indices to try, in order. Large chains (KUBE-SERVICES) skip rules for other destination addresses. */
-  private candidates(chain: Chain, pkt: Packet): readonly number[] | undefined {
-    if (chain.rules.length < INDEX_THRESHOLD) return undefined
-    let idx = this.indexes.get(chain)
-    if (!idx) this.indexes.set(chain, (idx = buildIndex(chain)))
-    const hit = (pkt.dst.family === 4 ? idx.byDst4 : idx.byDst6).get(pkt.dst.value)
-    if (!hit) return idx.generic
-    let merged = idx.merged.get(hit)
-    if (!merged) idx.merged.set(hit, (merged = mergeSorted(hit, idx.generic)))
-    return merged
-  }
-
-  private matchRule(rule: Rule, pkt: Packet, ctx: WalkContext, hook: Hook, table: Table): boolean | 'unknown' {
+  private matchRule(rule: Rule, pkt: Packet, ctx: WalkContext, table: Table, recordMisses: boolean): boolean | typeof UNKNOWN {
     let unknown = false
-    for (const m of rule.matches) {
-      const r = m.kind === 'nft-set' ? this.matchNftSet(m.keys, m.set, m.negated, table, pkt) : this.matchOne(m, pkt, ctx, hook)
+    const matches = rule.matches
+    for (let i = 0; i < matches.length; i++) {
+      const m = matches[i]!
+      const r = m.kind === 'nft-set' ? this.matchNftSet(m.keys, m.set, m.negated, table, pkt) : matchOne(m, pkt, ctx)
       if (r === false) {
-        if (hook === 'postrouting' && this.isNatTable(table)) ctx.misses.push({ rule, table, failed: m })
+        if (recordMisses) ctx.misses.push({ rule, table, failed: m })
         return false
       }
-      if (r === 'unknown') unknown = true
+      if (r === UNKNOWN) unknown = true
     }
-    return unknown ? 'unknown' : true
+    return unknown ? UNKNOWN : true
   }
 
-  private isNatTable(table: Table): boolean {
-    return table.origin === 'nft' ? [...table.chains.values()].some((c) => c.type === 'nat') : table.name === 'nat'
-  }
-
-  private matchOne(m: Match, pkt: Packet, ctx: WalkContext, hook: Hook): boolean | 'unknown' {
-    const neg = (v: boolean, negated: boolean) => (negated ? !v : v)
-    switch (m.kind) {
-      case 'src': return neg(cidrContains(m.cidr, pkt.src), m.negated)
-      case 'dst': return neg(cidrContains(m.cidr, pkt.dst), m.negated)
-      case 'src-range': return neg(pkt.src.family === m.from.family && pkt.src.value >= m.from.value && pkt.src.value <= m.to.value, m.negated)
-      case 'dst-range': return neg(pkt.dst.family === m.from.family && pkt.dst.value >= m.from.value && pkt.dst.value <= m.to.value, m.negated)
-      case 'in-iface': return neg(ifaceMatches(m.name, m.wildcard, pkt.iif), m.negated)
-      case 'out-iface': return neg(ifaceMatches(m.name, m.wildcard, pkt.oif), m.negated)
-      case 'protocol': return neg(protocolMatches(m.protocol, pkt.proto), m.negated)
-      case 'port': {
-        const test = (p: number | null) => p !== null && m.ranges.some((r) => p >= r.from && p <= r.to)
-        const v = m.which === 'src' ? test(pkt.sport) : m.which === 'dst' ? test(pkt.dport) : test(pkt.sport) || test(pkt.dport)
-        return neg(v, m.negated)
-      }
-      case 'addrtype': {
-        const addr = m.which === 'src' ? pkt.src : pkt.dst
-        if (!ctx.addresses.known) {
-          // Neither addresses nor the local table in the bundle: only the node's primary address (from the SNAT
-          // rule or IMDS) is known to be local. Said in the warnings, not guessed silently.
-          const note = 'the node\'s addresses are not in the bundle (no ip addr, no local table): natlens took only its primary address as local for addrtype matches'
-          if (!ctx.warnings.includes(note)) ctx.warnings.push(note)
-          const t = ctx.addresses.primary && ctx.addresses.primary.value === addr.value ? 'LOCAL' : 'UNICAST'
-          return neg(m.types.includes(t), m.negated)
-        }
-        const limit = m.limitIfaceIn ? pkt.iif : m.limitIfaceOut ? pkt.oif : undefined
-        const t = ctx.addresses.addrType(addr, limit)
-        return neg(m.types.includes(t), m.negated)
-      }
-      case 'mark': return neg(((pkt.mark & m.mask) >>> 0) === m.value >>> 0, m.negated)
-      case 'connmark': return neg(((pkt.ctmark & m.mask) >>> 0) === m.value >>> 0, m.negated)
-      case 'ctstate': {
-        const states = new Set<string>()
-        states.add(ctx.firstPacket ? 'NEW' : 'ESTABLISHED')
-        if (ctx.original.dst.value !== pkt.dst.value || ctx.original.dport !== pkt.dport) states.add('DNAT')
-        if (ctx.original.src.value !== pkt.src.value) states.add('SNAT')
-        return neg(m.states.some((s) => states.has(s)), m.negated)
-      }
-      case 'ctaddr': {
-        const addr = m.which === 'origsrc' ? ctx.original.src : m.which === 'origdst' ? ctx.original.dst : undefined
-        if (!addr) return 'unknown'
-        return neg(cidrContains(m.cidr, addr), m.negated)
-      }
-      case 'ctport': {
-        const p = m.which === 'origsrc' ? ctx.original.sport : m.which === 'origdst' ? ctx.original.dport : undefined
-        if (p === undefined) return 'unknown'
-        return neg(p !== null && m.ranges.some((r) => p >= r.from && p <= r.to), m.negated)
-      }
-      case 'ctstatus': return 'unknown'
-      case 'statistic-random': {
-        const p = Math.min(1, Math.max(0, m.probability))
-        const taken = ctx.choices.choose([p, 1 - p]) === 0
-        return neg(taken, m.negated)
-      }
-      case 'statistic-nth': {
-        const p = 1 / Math.max(1, m.every)
-        return neg(ctx.choices.choose([p, 1 - p]) === 0, m.negated)
-      }
-      case 'comment': return true
-      case 'ipset': return 'unknown'
-      case 'recent':
-        // No earlier packet is known: --rcheck/--update find nothing (session affinity does not apply yet).
-        if (m.mode === 'set' || m.mode === 'remove') return !m.negated
-        return m.negated
-      case 'icmp-type': {
-        if (pkt.proto !== 'icmp' && pkt.proto !== 'icmpv6') return m.negated
-        const t = m.type.toLowerCase()
-        const isEcho = ['any', 'echo-request', '8', '128', '8/0', '128/0'].includes(t)
-        return neg(isEcho, m.negated)
-      }
-      case 'tcp-flags': {
-        if (pkt.proto !== 'tcp') return m.negated
-        const set = new Set(ctx.firstPacket ? ['SYN'] : ['ACK'])
-        const mask = m.mask.map((f) => f.toUpperCase())
-        const comp = new Set(m.comp.map((f) => f.toUpperCase()))
-        const all = mask.includes('ALL') ? ['SYN', 'ACK', 'FIN', 'RST', 'URG', 'PSH'] : mask
-        const v = all.every((f) => set.has(f) === (comp.has(f) || (comp.has('ALL'))))
-        return neg(v, m.negated)
-      }
-      case 'fragment': return m.negated
-      case 'opaque': return 'unknown'
+  /** The chain a rule's jump enters, resolved once per rule. */
+  private jumpTarget(cc: CompiledChain, i: number, name: string): CompiledChain | null {
+    let next = i >= 0 ? cc.jumps[i] : undefined
+    if (next === undefined) {
+      const chain = cc.table.chains.get(name)
+      next = chain ? this.compile(cc.table, chain) : null
+      if (i >= 0) cc.jumps[i] = next
     }
-    void hook
-    return 'unknown'
+    return next
   }
 
-  /** Applies a matched rule's target. Returns a result when the chain stops here. */
-  private apply(rule: Rule, table: Table, chain: Chain, pkt: Packet, ctx: WalkContext, depth: number, hook: Hook): ChainResult | undefined {
-    const t = rule.target
-    const where = `${table.name} ${chain.name}`
-    const stepRule = (action: Extract<Step, { kind: 'rule' }>['action'], summary: string, changes: FlowDiff[] = []) =>
-      ctx.steps.push({ kind: 'rule', hook, table: table.name, chain: chain.name, tableOrigin: table.origin, rule, action, changes, summary })
+  /**
+   * Applies a matched rule's target (`i` is the rule's index in its chain; -1 for a verdict an nft map chose).
+   * Returns how the chain ends when it ends here.
+   */
+  private apply(rule: Rule, t: Target, cc: CompiledChain, i: number, pkt: Packet, ctx: WalkContext, depth: number, hook: Hook): End | undefined {
+    const { table, chain } = cc
     switch (t.kind) {
       case 'jump': {
-        const target = table.chains.get(t.chain)
+        const target = this.jumpTarget(cc, i, t.chain)
         if (!target) {
           ctx.warnings.push(`${rule.ref.artifact}:${rule.ref.line}: jump to ${t.chain}, which is not in the dump`)
           ctx.indeterminate = true
           return undefined
         }
-        stepRule(t.goto ? 'goto' : 'jump', `${where}: ${t.goto ? 'goto' : 'jump'} ${t.chain}`)
-        const r = this.runChain(table, target, pkt, ctx, depth + 1, hook)
-        if (r.kind !== 'continue') return r
+        const action = t.goto ? 'goto' : 'jump'
+        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, action, this.staticEffect(cc, i, t)))
+        const end = this.runChain(target, pkt, ctx, depth + 1, hook)
+        if (end !== End.Continue) return end
         // After a goto, RETURN (or the end of the target) returns to this chain's caller.
-        return t.goto ? { kind: 'continue' } : undefined
+        return t.goto ? End.Continue : undefined
       }
       case 'return':
-        stepRule('return', `${where}: RETURN`)
-        return { kind: 'continue' }
+        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'return', this.staticEffect(cc, i, t)))
+        return End.Continue
       case 'accept':
-        stepRule('accept', `${where}: ACCEPT`)
-        return { kind: 'accept' }
+        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'accept', this.staticEffect(cc, i, t)))
+        return End.Accept
       case 'drop':
-        stepRule('drop', `${where}: DROP`)
-        return { kind: 'drop', how: 'drop' }
+        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'drop', this.staticEffect(cc, i, t)))
+        return End.Drop
       case 'reject':
-        stepRule('reject', `${where}: REJECT${t.with ? ` (${t.with})` : ''}`)
-        return { kind: 'drop', how: 'reject' }
+        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'reject', this.staticEffect(cc, i, t)))
+        return End.Reject
       case 'mark': {
         const before = pkt.mark
         pkt.mark = ((pkt.mark & ~t.mask) ^ t.value) >>> 0
-        stepRule('mark', `${where}: mark ${hex(before)} → ${hex(pkt.mark)}`, before === pkt.mark ? [] : [{ field: 'mark', before: hex(before), after: hex(pkt.mark) }])
+        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'mark', { op: 'mark', before, after: pkt.mark, ctmark: pkt.ctmark }))
         return undefined
       }
       case 'connmark-set': {
         const before = pkt.ctmark
         pkt.ctmark = ((pkt.ctmark & ~t.mask) ^ t.value) >>> 0
-        stepRule('connmark', `${where}: connmark ${hex(before)} → ${hex(pkt.ctmark)}`, before === pkt.ctmark ? [] : [{ field: 'ctmark', before: hex(before), after: hex(pkt.ctmark) }])
+        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'connmark', { op: 'connmark', before, after: pkt.ctmark, ctmark: pkt.ctmark }))
         return undefined
       }
       case 'connmark-save': {
         const before = pkt.ctmark
         pkt.ctmark = ((pkt.ctmark & ~t.ctmask) ^ (pkt.mark & t.nfmask)) >>> 0
-        stepRule('connmark', `${where}: save mark to connmark ${hex(before)} → ${hex(pkt.ctmark)}`, before === pkt.ctmark ? [] : [{ field: 'ctmark', before: hex(before), after: hex(pkt.ctmark) }])
+        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'connmark', { op: 'save', before, after: pkt.ctmark, ctmark: pkt.ctmark }))
         return undefined
       }
       case 'connmark-restore': {
         const before = pkt.mark
         pkt.mark = ((pkt.mark & ~t.nfmask) ^ (pkt.ctmark & t.ctmask)) >>> 0
-        stepRule('mark', `${where}: restore connmark ${hex(pkt.ctmark)} to mark ${hex(before)} → ${hex(pkt.mark)}`, before === pkt.mark ? [] : [{ field: 'mark', before: hex(before), after: hex(pkt.mark) }])
+        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'mark', { op: 'restore', before, after: pkt.mark, ctmark: pkt.ctmark }))
         return undefined
       }
       case 'mark-from-ct': {
         const before = pkt.mark
         pkt.mark = ((((pkt.ctmark & t.and) | t.or) ^ t.xor) >>> 0)
-        stepRule('mark', `${where}: mark set from connmark ${hex(pkt.ctmark)} → ${hex(pkt.mark)}`, before === pkt.mark ? [] : [{ field: 'mark', before: hex(before), after: hex(pkt.mark) }])
+        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'mark', { op: 'mark-from-ct', before, after: pkt.mark, ctmark: pkt.ctmark }))
         return undefined
       }
       case 'ctmark-expr': {
         const before = pkt.ctmark
         pkt.ctmark = ((((pkt.ctmark & t.and) | t.or) ^ t.xor) >>> 0)
-        stepRule('connmark', `${where}: connmark ${hex(before)} → ${hex(pkt.ctmark)}`, before === pkt.ctmark ? [] : [{ field: 'ctmark', before: hex(before), after: hex(pkt.ctmark) }])
+        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'connmark', { op: 'connmark', before, after: pkt.ctmark, ctmark: pkt.ctmark }))
         return undefined
       }
       case 'snat': {
@@ -379,130 +342,150 @@ export class Netfilter {
         if (!range?.minAddr) {
           ctx.warnings.push(`${rule.ref.artifact}:${rule.ref.line}: SNAT without an address; natlens cannot tell the new source`)
           ctx.indeterminate = true
-          return { kind: 'accept' }
+          return End.Accept
         }
-        const changes: FlowDiff[] = [{ field: 'src', before: formatIp(pkt.src), after: formatIp(range.minAddr) }]
         if (range.maxAddr && range.maxAddr.value !== range.minAddr.value) ctx.warnings.push(`SNAT picks from ${formatIp(range.minAddr)}-${formatIp(range.maxAddr)}; natlens shows the first`)
+        const flags = t.randomFully ? 'random-fully' : t.random ? 'random' : undefined
+        const ports = range.ports && pkt.sport !== null ? range.ports : undefined
+        ctx.steps.push(new NatStep(hook, table.name, chain.name, table.origin, rule, 'snat', {
+          addrBefore: pkt.src, addrAfter: range.minAddr, portBefore: pkt.sport,
+          ...(ports ? { portAfter: ports.from, portTo: ports.to } : {}), ...(flags ? { flags } : {}),
+        }))
         pkt.src = range.minAddr
-        if (range.ports && pkt.sport !== null) { changes.push({ field: 'sport', before: String(pkt.sport), after: `${range.ports.from}-${range.ports.to}` }); pkt.sport = range.ports.from }
+        if (ports) pkt.sport = ports.from
         ctx.natBound = true
-        ctx.steps.push({ kind: 'nat', hook, table: table.name, chain: chain.name, tableOrigin: table.origin, rule, nat: 'snat', changes, summary: `${where}: SNAT to ${formatIp(range.minAddr)}${t.randomFully ? ' (random-fully)' : t.random ? ' (random)' : ''}` })
-        return { kind: 'accept' }
+        return End.Accept
       }
       case 'masquerade': {
         const src = pkt.oif ? ctx.masqueradeSource?.(pkt.oif) : undefined
         if (!src) {
           ctx.warnings.push(`MASQUERADE on ${pkt.oif ?? 'an unknown interface'}: the interface's address is not in the bundle`)
-          ctx.steps.push({ kind: 'nat', hook, table: table.name, chain: chain.name, tableOrigin: table.origin, rule, nat: 'masquerade', changes: [{ field: 'src', before: formatIp(pkt.src), after: `(address of ${pkt.oif ?? '?'})` }], summary: `${where}: MASQUERADE to the address of ${pkt.oif ?? '?'}` })
+          ctx.steps.push(new NatStep(hook, table.name, chain.name, table.origin, rule, 'masquerade', { addrBefore: pkt.src, portBefore: pkt.sport, ...(pkt.oif ? { oif: pkt.oif } : {}) }))
           ctx.indeterminate = true
-          return { kind: 'accept' }
+          return End.Accept
         }
-        const changes: FlowDiff[] = [{ field: 'src', before: formatIp(pkt.src), after: formatIp(src) }]
+        ctx.steps.push(new NatStep(hook, table.name, chain.name, table.origin, rule, 'masquerade', { addrBefore: pkt.src, addrAfter: src, portBefore: pkt.sport, oif: pkt.oif! }))
         pkt.src = src
         ctx.natBound = true
-        ctx.steps.push({ kind: 'nat', hook, table: table.name, chain: chain.name, tableOrigin: table.origin, rule, nat: 'masquerade', changes, summary: `${where}: MASQUERADE to ${formatIp(src)} (${pkt.oif})` })
-        return { kind: 'accept' }
+        return End.Accept
       }
       case 'dnat': {
         const range = t.to[0]
         if (!range?.minAddr && !range?.ports) {
           ctx.indeterminate = true
           ctx.warnings.push(`${rule.ref.artifact}:${rule.ref.line}: DNAT without a destination`)
-          return { kind: 'accept' }
+          return End.Accept
         }
-        const changes: FlowDiff[] = []
-        if (range.minAddr) { changes.push({ field: 'dst', before: formatIp(pkt.dst), after: formatIp(range.minAddr) }); pkt.dst = range.minAddr }
-        if (range.ports && pkt.dport !== null) { changes.push({ field: 'dport', before: String(pkt.dport), after: String(range.ports.from) }); pkt.dport = range.ports.from }
+        ctx.steps.push(new NatStep(hook, table.name, chain.name, table.origin, rule, 'dnat', {
+          addrBefore: pkt.dst, portBefore: pkt.dport, ...(range.minAddr ? { addrAfter: range.minAddr } : {}), ...(range.ports ? { portAfter: range.ports.from } : {}),
+        }))
+        if (range.minAddr) pkt.dst = range.minAddr
+        if (range.ports && pkt.dport !== null) pkt.dport = range.ports.from
         ctx.natBound = true
-        ctx.steps.push({ kind: 'nat', hook, table: table.name, chain: chain.name, tableOrigin: table.origin, rule, nat: 'dnat', changes, summary: `${where}: DNAT to ${range.minAddr ? formatIp(range.minAddr) : ''}${range.ports ? `:${range.ports.from}` : ''}` })
-        return { kind: 'accept' }
+        return End.Accept
       }
       case 'redirect': {
-        const changes: FlowDiff[] = []
-        if (t.ports && pkt.dport !== null) { changes.push({ field: 'dport', before: String(pkt.dport), after: String(t.ports.from) }); pkt.dport = t.ports.from }
+        ctx.steps.push(new NatStep(hook, table.name, chain.name, table.origin, rule, 'redirect', { addrBefore: pkt.dst, portBefore: pkt.dport, ...(t.ports ? { portAfter: t.ports.from } : {}) }))
+        if (t.ports && pkt.dport !== null) pkt.dport = t.ports.from
         ctx.natBound = true
-        ctx.steps.push({ kind: 'nat', hook, table: table.name, chain: chain.name, tableOrigin: table.origin, rule, nat: 'redirect', changes, summary: `${where}: REDIRECT to this node${t.ports ? ` port ${t.ports.from}` : ''}` })
-        return { kind: 'accept' }
+        return End.Accept
       }
       case 'passive':
       case 'none':
         return undefined
       case 'vmap': {
         const target = this.resolveVmap(t.keys, t.map, table, pkt)
-        if (target === 'unknown') {
+        if (target === UNKNOWN) {
           ctx.indeterminate = true
-          ctx.steps.push({ kind: 'indeterminate', reason: `verdict map @${t.map} keyed by ${t.keys.join(' . ')} is not modelled for this key`, ref: rule.ref, summary: `${where}: vmap @${t.map}: cannot evaluate` })
+          ctx.steps.push({ kind: 'indeterminate', reason: `verdict map @${t.map} keyed by ${t.keys.join(' . ')} is not modelled for this key`, ref: rule.ref, summary: `${table.name} ${chain.name}: vmap @${t.map}: cannot evaluate` })
           return undefined
         }
         if (target === undefined) return undefined
-        return this.applyVerdict(target, rule, table, chain, pkt, ctx, depth, hook)
+        return this.applyVerdict(target, rule, cc, pkt, ctx, depth, hook)
       }
       case 'numgen-vmap': {
         const n = Math.max(1, t.modulus)
         const pick = ctx.choices.choose(new Array(n).fill(1 / n))
         const choice = t.choices.find((c) => c.index === pick)
         if (!choice) return undefined
-        return this.applyVerdict(`${choice.goto ? 'goto' : 'jump'} ${choice.chain}`, rule, table, chain, pkt, ctx, depth, hook)
+        return this.applyVerdict(`${choice.goto ? 'goto' : 'jump'} ${choice.chain}`, rule, cc, pkt, ctx, depth, hook)
       }
       case 'opaque':
         ctx.indeterminate = true
-        ctx.steps.push({ kind: 'indeterminate', reason: `target ${t.name} is not modelled`, ref: rule.ref, summary: `${where}: ${t.name}: not modelled` })
+        ctx.steps.push({ kind: 'indeterminate', reason: `target ${t.name} is not modelled`, ref: rule.ref, summary: `${table.name} ${chain.name}: ${t.name}: not modelled` })
         return undefined
     }
   }
 
-  /** The packet's values for nft selectors (`ip daddr`, `meta l4proto`, `th dport`); undefined for one not modelled. */
-  private nftValues(keys: readonly string[], pkt: Packet): { text: string; addr?: IpAddress; port?: number | null }[] | undefined {
-    const values: { text: string; addr?: IpAddress; port?: number | null }[] = []
-    for (const k of keys) {
-      const key = k.trim().replace(/\s+/g, ' ')
-      if (key === 'ip daddr' || key === 'ip6 daddr') values.push({ text: formatIp(pkt.dst), addr: pkt.dst })
-      else if (key === 'ip saddr' || key === 'ip6 saddr') values.push({ text: formatIp(pkt.src), addr: pkt.src })
-      else if (key === 'meta l4proto' || key === 'ip protocol' || key === 'ip6 nexthdr') values.push({ text: pkt.proto })
-      else if (key === 'th dport' || key === 'tcp dport' || key === 'udp dport' || key === 'sctp dport') values.push({ text: String(pkt.dport ?? ''), port: pkt.dport })
-      else if (key === 'th sport' || key === 'tcp sport' || key === 'udp sport') values.push({ text: String(pkt.sport ?? ''), port: pkt.sport })
-      else if (key === 'iifname' || key === 'meta iifname') values.push({ text: pkt.iif ?? '' })
-      else if (key === 'oifname' || key === 'meta oifname') values.push({ text: pkt.oif ?? '' })
-      else return undefined
-    }
-    return values
+  /** The summary data of a target that does not depend on the packet, made once per rule. */
+  private staticEffect(cc: CompiledChain, i: number, t: Target): RuleEffect {
+    const cached = i >= 0 ? cc.effects[i] : undefined
+    if (cached) return cached
+    const e: RuleEffect = t.kind === 'jump' ? { op: t.goto ? 'goto' : 'jump', chain: t.chain }
+      : t.kind === 'reject' ? (t.with ? { op: 'reject', with: t.with } : { op: 'reject' })
+        : { op: t.kind === 'return' ? 'return' : t.kind === 'drop' ? 'drop' : 'accept' }
+    if (i >= 0) cc.effects[i] = e
+    return e
   }
 
   /** Finds the element of an nft set or map that holds the packet's key (exact, prefix or range elements). */
-  private lookupElement(table: Table, setName: string, keys: readonly string[], pkt: Packet): { found: boolean; value?: string } | 'unknown' {
-    const set = table.sets.get(setName.replace(/^@/, ''))
-    const values = this.nftValues(keys, pkt)
-    if (!set || !values) return 'unknown'
-    for (const el of set.elements) {
+  private lookupElement(table: Table, setName: string, keys: readonly string[], pkt: Packet): NftElement | null | typeof UNKNOWN {
+    const set = this.compiledSet(table, setName)
+    const selectors = selectorsOf(keys)
+    if (!set || !selectors) return UNKNOWN
+    const values = nftValues(selectors, pkt)
+    const exact = set.exact.get(values.map((v) => v.text).join(' . '))
+    if (exact) return exact
+    for (const el of set.scan) {
       if (el.key.length !== values.length) continue
       let ok = true
       for (let i = 0; i < values.length && ok; i++) ok = elementPartMatches(el.key[i]!.trim(), values[i]!)
-      if (ok) return { found: true, ...(el.value !== undefined ? { value: el.value } : {}) }
+      if (ok) return el
     }
-    return { found: false }
+    return null
   }
 
-  private matchNftSet(keys: readonly string[], set: string, negated: boolean, table: Table, pkt: Packet): boolean | 'unknown' {
+  private readonly compiledSets = new Map<Table, Map<string, CompiledSet | null>>()
+
+  /**
+   * An nft set or map made ready for lookups: elements whose every part is a plain value (an address, a protocol, a
+   * port, an interface name) are found by their key text; prefixes, ranges and wildcards are tried in order.
+   * kube-proxy's nftables mode keeps a map of every service; this is the index that stands for its hash.
+   */
+  private compiledSet(table: Table, name: string): CompiledSet | null {
+    let sets = this.compiledSets.get(table)
+    if (!sets) this.compiledSets.set(table, (sets = new Map()))
+    const bare = name.replace(/^@/, '')
+    let c = sets.get(bare)
+    if (c === undefined) {
+      const set = table.sets.get(bare)
+      c = set ? compileSet(set.elements) : null
+      sets.set(bare, c)
+    }
+    return c
+  }
+
+  private matchNftSet(keys: readonly string[], set: string, negated: boolean, table: Table, pkt: Packet): boolean | typeof UNKNOWN {
     const r = this.lookupElement(table, set, keys, pkt)
-    if (r === 'unknown') return 'unknown'
-    return negated ? !r.found : r.found
+    if (r === UNKNOWN) return UNKNOWN
+    return negated ? r === null : r !== null
   }
 
   /** Resolves an nft verdict map element for the packet: `10.96.0.10 . tcp . 53 : goto service-…`. */
-  private resolveVmap(keys: readonly string[], mapName: string, table: Table, pkt: Packet): string | undefined | 'unknown' {
+  private resolveVmap(keys: readonly string[], mapName: string, table: Table, pkt: Packet): string | undefined | typeof UNKNOWN {
     const r = this.lookupElement(table, mapName, keys, pkt)
-    if (r === 'unknown') return 'unknown'
-    return r.found ? r.value : undefined
+    if (r === UNKNOWN) return UNKNOWN
+    return r ? r.value : undefined
   }
 
-  private applyVerdict(verdict: string | undefined, rule: Rule, table: Table, chain: Chain, pkt: Packet, ctx: WalkContext, depth: number, hook: Hook): ChainResult | undefined {
+  private applyVerdict(verdict: string | undefined, rule: Rule, cc: CompiledChain, pkt: Packet, ctx: WalkContext, depth: number, hook: Hook): End | undefined {
     if (!verdict) return undefined
     const [word, arg] = verdict.trim().split(/\s+/)
     const synthetic: Target | undefined =
       word === 'goto' || word === 'jump' ? { kind: 'jump', chain: arg ?? '', goto: word === 'goto' }
         : word === 'accept' ? { kind: 'accept' } : word === 'drop' ? { kind: 'drop' } : word === 'return' ? { kind: 'return' } : word === 'reject' ? { kind: 'reject' } : undefined
     if (!synthetic) return undefined
-    return this.apply({ ...rule, target: synthetic }, table, chain, pkt, ctx, depth, hook)
+    return this.apply({ ...rule, target: synthetic }, synthetic, cc, -1, pkt, ctx, depth, hook)
   }
 
   /** Whether a chain (or anything it jumps to) can translate the source address. */
@@ -545,7 +528,186 @@ export class Netfilter {
   }
 }
 
-function elementPartMatches(want: string, have: { text: string; addr?: IpAddress; port?: number | null }): boolean {
+/** A match the engine cannot decide from the bundle (an ipset, an unknown module). */
+const UNKNOWN = 'unknown' as const
+
+function neg(v: boolean, negated: boolean): boolean {
+  return negated ? !v : v
+}
+
+function portIn(p: number | null, ranges: readonly PortRange[]): boolean {
+  if (p === null) return false
+  for (let i = 0; i < ranges.length; i++) if (p >= ranges[i]!.from && p <= ranges[i]!.to) return true
+  return false
+}
+
+const ADDRESSES_UNKNOWN = 'the node\'s addresses are not in the bundle (no ip addr, no local table): natlens took only its primary address as local for addrtype matches'
+const ALL_TCP_FLAGS = ['SYN', 'ACK', 'FIN', 'RST', 'URG', 'PSH']
+
+function matchOne(m: Match, pkt: Packet, ctx: WalkContext): boolean | typeof UNKNOWN {
+  switch (m.kind) {
+    case 'src': return neg(cidrContains(m.cidr, pkt.src), m.negated)
+    case 'dst': return neg(cidrContains(m.cidr, pkt.dst), m.negated)
+    case 'src-range': return neg(pkt.src.family === m.from.family && pkt.src.value >= m.from.value && pkt.src.value <= m.to.value, m.negated)
+    case 'dst-range': return neg(pkt.dst.family === m.from.family && pkt.dst.value >= m.from.value && pkt.dst.value <= m.to.value, m.negated)
+    case 'in-iface': return neg(ifaceMatches(m.name, m.wildcard, pkt.iif), m.negated)
+    case 'out-iface': return neg(ifaceMatches(m.name, m.wildcard, pkt.oif), m.negated)
+    case 'protocol': return neg(protocolMatches(m.protocol, pkt.proto), m.negated)
+    case 'port': {
+      const v = m.which === 'src' ? portIn(pkt.sport, m.ranges) : m.which === 'dst' ? portIn(pkt.dport, m.ranges) : portIn(pkt.sport, m.ranges) || portIn(pkt.dport, m.ranges)
+      return neg(v, m.negated)
+    }
+    case 'addrtype': {
+      const addr = m.which === 'src' ? pkt.src : pkt.dst
+      if (!ctx.addresses.known) {
+        // Neither addresses nor the local table in the bundle: only the node's primary address (from the SNAT
+        // rule or IMDS) is known to be local. Said in the warnings, not guessed silently.
+        if (!ctx.warnings.includes(ADDRESSES_UNKNOWN)) ctx.warnings.push(ADDRESSES_UNKNOWN)
+        const t = ctx.addresses.primary && ctx.addresses.primary.value === addr.value ? 'LOCAL' : 'UNICAST'
+        return neg(m.types.includes(t), m.negated)
+      }
+      const limit = m.limitIfaceIn ? pkt.iif : m.limitIfaceOut ? pkt.oif : undefined
+      return neg(m.types.includes(ctx.addresses.addrType(addr, limit)), m.negated)
+    }
+    case 'mark': return neg(((pkt.mark & m.mask) >>> 0) === m.value >>> 0, m.negated)
+    case 'connmark': return neg(((pkt.ctmark & m.mask) >>> 0) === m.value >>> 0, m.negated)
+    case 'ctstate': {
+      const o = ctx.original
+      const dnat = o.dst.value !== pkt.dst.value || o.dport !== pkt.dport
+      const snat = o.src.value !== pkt.src.value
+      let v = false
+      for (const s of m.states) if (s === (ctx.firstPacket ? 'NEW' : 'ESTABLISHED') || (s === 'DNAT' && dnat) || (s === 'SNAT' && snat)) { v = true; break }
+      return neg(v, m.negated)
+    }
+    case 'ctaddr': {
+      const addr = m.which === 'origsrc' ? ctx.original.src : m.which === 'origdst' ? ctx.original.dst : undefined
+      if (!addr) return UNKNOWN
+      return neg(cidrContains(m.cidr, addr), m.negated)
+    }
+    case 'ctport': {
+      const p = m.which === 'origsrc' ? ctx.original.sport : m.which === 'origdst' ? ctx.original.dport : undefined
+      if (p === undefined) return UNKNOWN
+      return neg(portIn(p, m.ranges), m.negated)
+    }
+    case 'ctstatus': return UNKNOWN
+    case 'statistic-random': {
+      const p = Math.min(1, Math.max(0, m.probability))
+      return neg(ctx.choices.choose([p, 1 - p]) === 0, m.negated)
+    }
+    case 'statistic-nth': {
+      const p = 1 / Math.max(1, m.every)
+      return neg(ctx.choices.choose([p, 1 - p]) === 0, m.negated)
+    }
+    case 'comment': return true
+    case 'ipset': return UNKNOWN
+    case 'recent':
+      // No earlier packet is known: --rcheck/--update find nothing (session affinity does not apply yet).
+      if (m.mode === 'set' || m.mode === 'remove') return !m.negated
+      return m.negated
+    case 'icmp-type': {
+      if (pkt.proto !== 'icmp' && pkt.proto !== 'icmpv6') return m.negated
+      const t = m.type.toLowerCase()
+      const isEcho = ['any', 'echo-request', '8', '128', '8/0', '128/0'].includes(t)
+      return neg(isEcho, m.negated)
+    }
+    case 'tcp-flags': {
+      if (pkt.proto !== 'tcp') return m.negated
+      const set = ctx.firstPacket ? 'SYN' : 'ACK'
+      const mask = m.mask.map((f) => f.toUpperCase())
+      const comp = m.comp.map((f) => f.toUpperCase())
+      const all = mask.includes('ALL') ? ALL_TCP_FLAGS : mask
+      const v = all.every((f) => (f === set) === (comp.includes(f) || comp.includes('ALL')))
+      return neg(v, m.negated)
+    }
+    case 'fragment': return m.negated
+    case 'opaque': return UNKNOWN
+    case 'nft-set': return UNKNOWN
+  }
+}
+
+/** Rule indices to try, in order. Large chains (KUBE-SERVICES) skip rules for other destination addresses. */
+function candidates(idx: ChainIndex, pkt: Packet): readonly number[] {
+  const dst = pkt.dst
+  const hit = dst.family === 4 ? idx.byDst4.get(dst.n ?? Number(dst.value)) : idx.byDst6.get(dst.value)
+  if (!hit) return idx.generic
+  return hit.merged ?? (hit.merged = mergeSorted(hit.rules, idx.generic))
+}
+
+type NftSelector = 'daddr' | 'saddr' | 'proto' | 'dport' | 'sport' | 'iif' | 'oif'
+const SELECTORS: Record<string, NftSelector> = {
+  'ip daddr': 'daddr', 'ip6 daddr': 'daddr', 'ip saddr': 'saddr', 'ip6 saddr': 'saddr',
+  'meta l4proto': 'proto', 'ip protocol': 'proto', 'ip6 nexthdr': 'proto',
+  'th dport': 'dport', 'tcp dport': 'dport', 'udp dport': 'dport', 'sctp dport': 'dport',
+  'th sport': 'sport', 'tcp sport': 'sport', 'udp sport': 'sport',
+  'iifname': 'iif', 'meta iifname': 'iif', 'oifname': 'oif', 'meta oifname': 'oif',
+}
+const selectorMemo = new WeakMap<readonly string[], readonly NftSelector[] | null>()
+
+/** The selectors of an nft set lookup (`ip daddr . meta l4proto . th dport`); null when one is not modelled. */
+function selectorsOf(keys: readonly string[]): readonly NftSelector[] | null {
+  let s = selectorMemo.get(keys)
+  if (s === undefined) {
+    const out: NftSelector[] = []
+    for (const k of keys) {
+      const sel = SELECTORS[k.trim().replace(/\s+/g, ' ')]
+      if (!sel) { out.length = 0; s = null; break }
+      out.push(sel)
+    }
+    if (s === undefined) s = out
+    selectorMemo.set(keys, s)
+  }
+  return s
+}
+
+interface NftValue { readonly text: string; readonly addr?: IpAddress; readonly port?: number | null }
+
+/** The packet's values for nft selectors, as set elements spell them. */
+function nftValues(selectors: readonly NftSelector[], pkt: Packet): NftValue[] {
+  return selectors.map((sel): NftValue => {
+    switch (sel) {
+      case 'daddr': return { text: formatIp(pkt.dst), addr: pkt.dst }
+      case 'saddr': return { text: formatIp(pkt.src), addr: pkt.src }
+      case 'proto': return { text: pkt.proto }
+      case 'dport': return { text: String(pkt.dport ?? ''), port: pkt.dport }
+      case 'sport': return { text: String(pkt.sport ?? ''), port: pkt.sport }
+      case 'iif': return { text: pkt.iif ?? '' }
+      case 'oif': return { text: pkt.oif ?? '' }
+    }
+  })
+}
+
+type NftElement = { readonly key: readonly string[]; readonly value?: string }
+
+interface CompiledSet {
+  /** Elements of plain values by their key text (parts joined with ` . `, addresses in canonical form). */
+  readonly exact: Map<string, NftElement>
+  /** Elements with a prefix, a range or a wildcard, in listing order. */
+  readonly scan: readonly NftElement[]
+}
+
+function compileSet(elements: readonly NftElement[]): CompiledSet {
+  const exact = new Map<string, NftElement>()
+  const scan: NftElement[] = []
+  for (const el of elements) {
+    const parts: string[] = []
+    for (const raw of el.key) {
+      const part = raw.trim()
+      const unq = part.replace(/^"|"$/g, '')
+      if (part.includes('/') || /^\d+-\d+$/.test(part) || unq.endsWith('*') || (part.indexOf('-') > 0 && parseIp(part.slice(0, part.indexOf('-'))))) { parts.length = 0; break }
+      const ip = parseIp(part)
+      parts.push(ip ? formatIp(ip) : unq)
+    }
+    if (parts.length === el.key.length && parts.length > 0) {
+      const k = parts.join(' . ')
+      if (!exact.has(k)) exact.set(k, el)
+    } else {
+      scan.push(el)
+    }
+  }
+  return { exact, scan }
+}
+
+function elementPartMatches(want: string, have: NftValue): boolean {
   if (want === have.text) return true
   if (have.addr) {
     if (want.includes('/')) { const c = parseCidr(want); return !!c && cidrContains(c, have.addr) }
@@ -595,10 +757,6 @@ function protocolMatches(p: string, proto: Protocol): boolean {
   return name === 'all' || name === '0' || name === proto
 }
 
-function hex(n: number): string {
-  return `0x${(n >>> 0).toString(16)}`
-}
-
 function mergeSorted(a: readonly number[], b: readonly number[]): number[] {
   const out: number[] = []
   let i = 0, j = 0
@@ -609,20 +767,27 @@ function mergeSorted(a: readonly number[], b: readonly number[]): number[] {
   return out
 }
 
+/** Indexes a big chain by host destination; each address's list is merged with the rules the index cannot skip. */
 function buildIndex(chain: Chain): ChainIndex {
-  const byDst4 = new Map<bigint, number[]>()
-  const byDst6 = new Map<bigint, number[]>()
+  const byDst4 = new Map<number, IndexEntry>()
+  const byDst6 = new Map<bigint, IndexEntry>()
   const generic: number[] = []
   chain.rules.forEach((rule, i) => {
     const d = rule.matches.find((m) => m.kind === 'dst')
     if (d && d.kind === 'dst' && !d.negated && d.cidr.prefix === (d.cidr.family === 4 ? 32 : 128)) {
-      const map = d.cidr.family === 4 ? byDst4 : byDst6
-      let list = map.get(d.cidr.network)
-      if (!list) map.set(d.cidr.network, (list = []))
-      list.push(i)
+      if (d.cidr.family === 4) {
+        const key = d.cidr.n ?? Number(d.cidr.network)
+        const e = byDst4.get(key)
+        if (e) e.rules.push(i)
+        else byDst4.set(key, { rules: [i] })
+      } else {
+        const e = byDst6.get(d.cidr.network)
+        if (e) e.rules.push(i)
+        else byDst6.set(d.cidr.network, { rules: [i] })
+      }
     } else {
       generic.push(i)
     }
   })
-  return { byDst4, byDst6, generic, merged: new WeakMap() }
+  return { byDst4, byDst6, generic }
 }

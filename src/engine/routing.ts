@@ -1,9 +1,10 @@
 // The routing decision as fib_lookup makes it: ip rules in priority order, longest-prefix match in the table a
 // rule names, route types, throw and suppress_prefixlength falling through to the next rule.
-import { cidrContains, formatCidr, formatIp, type Family, type IpAddress } from '../model/ip.js'
+import { cidrContains, type Family, type IpAddress } from '../model/ip.js'
 import type { Route, RoutingRule } from '../model/routing.js'
 import type { NodeState } from '../model/node-state.js'
 import type { Step } from '../model/trace.js'
+import { PolicyRouteStep, RouteStep } from '../model/steps.js'
 import type { SourceRef } from '../model/evidence.js'
 
 export interface RouteQuery {
@@ -37,7 +38,8 @@ function defaultRules(family: Family): RoutingRule[] {
 
 export class Router {
   private readonly rules: Record<Family, RoutingRule[]>
-  private readonly tables = new Map<string, Route[]>()
+  /** Route tables per family by name, each sorted for longest-prefix match. */
+  private readonly tables: Record<Family, Map<string, Route[]>> = { 4: new Map(), 6: new Map() }
   readonly rulesKnown: Record<Family, boolean>
   readonly routesKnown: Record<Family, boolean>
 
@@ -48,22 +50,38 @@ export class Router {
     this.rulesKnown = { 4: r4.length > 0, 6: r6.length > 0 }
     this.rules = { 4: r4.length ? r4 : defaultRules(4), 6: r6.length ? r6 : defaultRules(6) }
     for (const route of state.routes) {
-      const key = `${route.family}/${route.table}`
-      let list = this.tables.get(key)
-      if (!list) this.tables.set(key, (list = []))
+      const byName = this.tables[route.family]
+      let list = byName.get(route.table)
+      if (!list) byName.set(route.table, (list = []))
       list.push(route)
     }
     // Longest prefix first; among equal prefixes the lowest metric (then the listing order) wins.
-    for (const list of this.tables.values()) list.sort((a, b) => b.dst.prefix - a.dst.prefix || a.metric - b.metric)
+    for (const list of [...this.tables[4].values(), ...this.tables[6].values()]) list.sort((a, b) => b.dst.prefix - a.dst.prefix || a.metric - b.metric)
     this.routesKnown = { 4: state.routes.some((r) => r.family === 4), 6: state.routes.some((r) => r.family === 6) }
   }
 
   /** Longest-prefix match in one table. */
   lookupTable(family: Family, table: string, dst: IpAddress): Route | undefined {
-    const list = this.tables.get(`${family}/${table}`)
+    const list = this.tables[family].get(table)
     if (!list) return undefined
-    for (const r of list) if (cidrContains(r.dst, dst)) return r
+    // A node holds a host route per pod: those are found by address, the rest by a scan, longest prefix first.
+    const host = this.hostRoutes(family, table, list).get(dst.value)
+    if (host) return host
+    for (const r of list) if (r.dst.prefix !== HOST[family] && cidrContains(r.dst, dst)) return r
     return undefined
+  }
+
+  private readonly hosts: Record<Family, Map<string, Map<bigint, Route>>> = { 4: new Map(), 6: new Map() }
+
+  /** The table's host routes (/32, /128) by address; the first in the sorted list wins, as in the scan. */
+  private hostRoutes(family: Family, table: string, list: readonly Route[]): Map<bigint, Route> {
+    let m = this.hosts[family].get(table)
+    if (!m) {
+      m = new Map()
+      for (const r of list) if (r.dst.prefix === HOST[family] && !m.has(r.dst.network)) m.set(r.dst.network, r)
+      this.hosts[family].set(table, m)
+    }
+    return m
   }
 
   ruleMatches(rule: RoutingRule, q: RouteQuery): boolean {
@@ -94,52 +112,52 @@ export class Router {
       const a = rule.action
       switch (a.kind) {
         case 'nop':
-          steps.push({ kind: 'policy-route', rule, outcome: 'nop', summary: `ip rule ${rule.priority}: nop` })
+          steps.push(new PolicyRouteStep(rule, 'nop'))
           continue
         case 'goto': {
-          steps.push({ kind: 'policy-route', rule, outcome: 'goto', summary: `ip rule ${rule.priority}: goto ${a.priority}` })
+          steps.push(new PolicyRouteStep(rule, 'goto'))
           const next = rules.findIndex((r) => r.priority >= a.priority)
-          if (next < 0) return { kind: 'no-route' }
+          if (next < 0) return NO_ROUTE
           i = next
           continue
         }
         case 'unreachable':
         case 'prohibit':
         case 'blackhole':
-          steps.push({ kind: 'policy-route', rule, outcome: a.kind, summary: `ip rule ${rule.priority}: ${a.kind}` })
+          steps.push(new PolicyRouteStep(rule, a.kind))
           return { kind: 'blocked', how: a.kind, ref: rule.ref }
         case 'lookup': {
           const route = this.lookupTable(q.family, a.table, q.dst)
           if (!route) {
-            steps.push({ kind: 'policy-route', rule, outcome: 'no-route', summary: `ip rule ${rule.priority}: lookup ${a.table}: no route to ${formatIp(q.dst)}, next rule` })
+            steps.push(new PolicyRouteStep(rule, 'no-route', { dst: q.dst }))
             continue
           }
           if (rule.suppressPrefixlength !== undefined && route.dst.prefix <= rule.suppressPrefixlength) {
-            steps.push({ kind: 'policy-route', rule, outcome: 'suppressed', summary: `ip rule ${rule.priority}: lookup ${a.table} found ${formatCidr(route.dst)}, suppressed (prefix ≤ ${rule.suppressPrefixlength}), next rule` })
+            steps.push(new PolicyRouteStep(rule, 'suppressed', { found: route }))
             continue
           }
           if (route.type === 'throw') {
-            steps.push({ kind: 'policy-route', rule, outcome: 'lookup', summary: `ip rule ${rule.priority}: lookup ${a.table}` })
-            steps.push({ kind: 'route', table: a.table, route, summary: `table ${a.table}: throw ${formatCidr(route.dst)}, next rule` })
+            steps.push(new PolicyRouteStep(rule, 'lookup', { throwRoute: true }))
+            steps.push(new RouteStep(a.table, route, undefined, undefined, 'throw'))
             continue
           }
-          steps.push({ kind: 'policy-route', rule, outcome: 'lookup', summary: `ip rule ${rule.priority}: ${describeRule(rule)} → table ${a.table}` })
+          steps.push(new PolicyRouteStep(rule, 'lookup'))
           return this.resolve(route, a.table, steps)
         }
       }
     }
-    return { kind: 'no-route' }
+    return NO_ROUTE
   }
 
   private resolve(route: Route, table: string, steps: Step[]): RouteResult {
     switch (route.type) {
       case 'local':
-        steps.push({ kind: 'route', table, route, summary: `table ${table}: local ${formatCidr(route.dst)}: delivered to this node` })
+        steps.push(new RouteStep(table, route, undefined, undefined))
         return { kind: 'local', route, table }
       case 'unreachable':
       case 'prohibit':
       case 'blackhole':
-        steps.push({ kind: 'route', table, route, summary: `table ${table}: ${route.type} ${formatCidr(route.dst)}` })
+        steps.push(new RouteStep(table, route, undefined, undefined))
         return { kind: 'blocked', how: route.type, ref: route.ref }
       default: {
         // Multipath: the kernel hashes the flow onto one nexthop; natlens reports the first and names the others.
@@ -147,32 +165,24 @@ export class Router {
         const dev = route.dev ?? hop?.dev
         const gateway = route.via ?? hop?.via
         if (route.type === 'broadcast' || route.type === 'multicast') {
-          steps.push({ kind: 'route', table, route, summary: `table ${table}: ${route.type} ${formatCidr(route.dst)} dev ${dev ?? '?'}` })
+          steps.push(new RouteStep(table, route, undefined, undefined))
           return { kind: 'local', route, table }
         }
         if (!dev) {
-          steps.push({ kind: 'route', table, route, summary: `table ${table}: ${formatCidr(route.dst)} has no device` })
-          return { kind: 'no-route' }
+          steps.push(new RouteStep(table, route, undefined, undefined, 'no-device'))
+          return NO_ROUTE
         }
-        const via = gateway ? ` via ${formatIp(gateway)}` : ''
-        steps.push({ kind: 'route', table, route, egress: dev, ...(gateway ? { gateway } : {}), summary: `table ${table}: ${formatCidr(route.dst)}${via} dev ${dev}` })
-        return { kind: 'unicast', route, dev, table, ...(gateway ? { gateway } : {}) }
+        steps.push(new RouteStep(table, route, dev, gateway))
+        return gateway ? { kind: 'unicast', route, dev, table, gateway } : { kind: 'unicast', route, dev, table }
       }
     }
   }
 }
 
+const NO_ROUTE: RouteResult = { kind: 'no-route' }
+const HOST: Record<Family, number> = { 4: 32, 6: 128 }
+
 function normaliseProto(p: string): string {
   const map: Record<string, string> = { '6': 'tcp', '17': 'udp', '1': 'icmp', '58': 'icmpv6', 'ipv6-icmp': 'icmpv6', '132': 'sctp' }
   return map[p] ?? p
-}
-
-export function describeRule(rule: RoutingRule): string {
-  const parts: string[] = []
-  if (rule.not) parts.push('not')
-  parts.push(rule.from ? `from ${formatCidr(rule.from)}` : 'from all')
-  if (rule.to) parts.push(`to ${formatCidr(rule.to)}`)
-  if (rule.iif) parts.push(`iif ${rule.iif}`)
-  if (rule.fwmark) parts.push(`fwmark 0x${rule.fwmark.value.toString(16)}/0x${rule.fwmark.mask.toString(16)}`)
-  return parts.join(' ')
 }
