@@ -297,20 +297,22 @@ const EXEMPTING_MATCHES = new Set<Match['kind']>(['dst', 'dst-range', 'out-iface
  */
 function findExemption(engine: Engine, ctx: WalkContext): { rule: Rule; table: Table; stepIndex: number } | undefined {
   const { netfilter, state } = engine
-  const candidates: { rule: Rule; table: Table; stepIndex: number; gate: boolean }[] = []
+  // Candidates in the order the kernel met them: a RETURN step at index i, a miss between the steps around it.
+  const candidates: { rule: Rule; table: Table; stepIndex: number; gate: boolean; order: number }[] = []
   for (let i = 0; i < ctx.steps.length; i++) {
     const s = ctx.steps[i]!
     if (s.kind !== 'rule' || s.hook !== 'postrouting' || s.action !== 'return') continue
     const table = netfilter.tableOf(s.rule)
     if (!table || !netfilter.canSnat(table, s.chain)) continue
-    candidates.push({ rule: s.rule, table, stepIndex: i, gate: s.rule.matches.some((m) => m.kind === 'mark') })
+    candidates.push({ rule: s.rule, table, stepIndex: i, gate: s.rule.matches.some((m) => m.kind === 'mark'), order: i })
   }
   for (const miss of ctx.misses) {
     const t = miss.rule.target
     const snatCapable = t.kind === 'snat' || t.kind === 'masquerade' || (t.kind === 'jump' && netfilter.canSnat(miss.table, t.chain))
     if (!snatCapable || !EXEMPTING_MATCHES.has(miss.failed.kind)) continue
-    candidates.push({ rule: miss.rule, table: miss.table, stepIndex: -1, gate: miss.failed.kind === 'mark' })
+    candidates.push({ rule: miss.rule, table: miss.table, stepIndex: -1, gate: miss.failed.kind === 'mark', order: miss.at - 0.5 })
   }
+  candidates.sort((a, b) => a.order - b.order)
   const real = candidates.filter((c) => !c.gate)
   const pick = (real.length ? real : candidates).at(-1)
   if (!pick) return undefined

@@ -71,8 +71,11 @@ export interface WalkContext {
   readonly warnings: string[]
   /** Set when an unmodelled match or target could have changed the outcome. */
   indeterminate: boolean
-  /** Rules evaluated on the nat POSTROUTING hook that did not match, for explaining why nothing SNATed. */
-  readonly misses: { rule: Rule; table: Table; failed: Match }[]
+  /**
+   * Rules evaluated on the nat POSTROUTING hook that did not match, for explaining why nothing SNATed; `at` is the
+   * number of steps recorded when the rule was tried, which orders misses among the steps.
+   */
+  readonly misses: { rule: Rule; table: Table; failed: Match; at: number }[]
   /** Set when a nat chain of the current hook translated the packet (later nat chains of the hook do not run). */
   natBound?: boolean
   /** Where the source address would come from for MASQUERADE, decided by routing before POSTROUTING. */
@@ -249,7 +252,7 @@ export class Netfilter {
       const m = matches[i]!
       const r = m.kind === 'nft-set' ? this.matchNftSet(m.keys, m.set, m.negated, table, pkt) : matchOne(m, pkt, ctx)
       if (r === false) {
-        if (recordMisses) ctx.misses.push({ rule, table, failed: m })
+        if (recordMisses) ctx.misses.push({ rule, table, failed: m, at: ctx.steps.length })
         return false
       }
       if (r === UNKNOWN) unknown = true
@@ -620,9 +623,25 @@ function matchOne(m: Match, pkt: Packet, ctx: WalkContext): boolean | typeof UNK
       return neg(v, m.negated)
     }
     case 'fragment': return m.negated
-    case 'opaque': return UNKNOWN
+    case 'opaque':
+      if (m.module === 'socket') return socketMatch(m.text, pkt, ctx)
+      return UNKNOWN
     case 'nft-set': return UNKNOWN
   }
+}
+
+/**
+ * `-m socket [--transparent] [--nowildcard]` (xt_socket) matches a packet that belongs to a local socket. The first
+ * packet of a connection belongs to no established socket, and listeners bound to the wildcard address are ignored
+ * unless --nowildcard; a listener bound to the packet's own destination can only be found when that destination is
+ * local, and --transparent also wants the socket transparent (a TPROXY proxy's). So the first packet of a forwarded
+ * connection, or any first packet under --transparent, does not match (Cilium's proxy-redirect rules in chaining
+ * mode); a later packet may belong to a proxy's socket, which the bundle does not show.
+ */
+function socketMatch(text: string, pkt: Packet, ctx: WalkContext): boolean | typeof UNKNOWN {
+  if (!ctx.firstPacket || /--nowildcard/.test(text)) return UNKNOWN
+  if (/--transparent/.test(text) || !ctx.addresses.isLocal(pkt.dst)) return false
+  return UNKNOWN
 }
 
 /** Rule indices to try, in order. Large chains (KUBE-SERVICES) skip rules for other destination addresses. */

@@ -63,6 +63,12 @@ export function reasonFor(trace: Trace, state: NodeState): string {
     const kind = rule.target.kind === 'masquerade' ? 'MASQUERADE' : 'SNAT'
     return `${src} leaves as ${formatIp(trace.finalFlow.src)}: ${ownerText} ${kind} rule (${at(trace.decisive.ref)}) translated the source${dnat ? ` (destination ${dst}${dnat})` : ''}${out}.`
   }
+  const step = trace.decisive && trace.decisive.stepIndex >= 0 ? trace.steps[trace.decisive.stepIndex] : undefined
+  if (rule && trace.decisive && step?.kind === 'nat') {
+    // A host process already sending from the address the rule translates to (the node's primary IP).
+    const kind = rule.target.kind === 'masquerade' ? 'MASQUERADE' : 'SNAT'
+    return `${src} keeps its address to ${dst}${dnat}: ${ownerText} ${kind} rule (${at(trace.decisive.ref)}) applied, and ${src} is the address it translates to${out}.`
+  }
   if (rule && trace.decisive) {
     return `${src} keeps its address to ${dst}${dnat}: ${exemptionWords(rule, trace)} (${ownerText} rule, ${at(trace.decisive.ref)})${out}.`
   }
@@ -93,6 +99,9 @@ export function settingFor(trace: Trace, state: NodeState): string | undefined {
   const rule = decisiveRule(trace) ?? (trace.decisive ? ruleAt(state, trace.decisive.ref) : undefined)
   const snat = snatOf(trace, state)
   if (trace.verdict !== 'forwarded' && trace.verdict !== 'delivered') return undefined
+  // The rule translated the source to the address it already had: no setting changes that.
+  const step = trace.decisive && trace.decisive.stepIndex >= 0 ? trace.steps[trace.decisive.stepIndex] : undefined
+  if (step?.kind === 'nat' && !snat) return undefined
   if (owner === 'vpc-cni' && snat) return 'AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS: add the destination range to keep the pod address; or AWS_VPC_K8S_CNI_EXTERNALSNAT=true to leave translation to a NAT gateway'
   if (owner === 'vpc-cni' && rule && /EXCLU/.test(rule.comment ?? '')) return 'AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS: remove the range to have the node SNAT it'
   if (owner === 'vpc-cni' && rule?.target.kind === 'return') return 'the VPC\'s CIDR blocks (IMDS vpc-ipv4-cidr-blocks): traffic inside the VPC is never SNATed by the VPC CNI'

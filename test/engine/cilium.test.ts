@@ -93,12 +93,17 @@ describe('Cilium chaining, masquerading off (v4cilium): the VPC CNI decides, Cil
     expect(v.steps.some((s) => s.chain === 'CILIUM_FORWARD' && /ACCEPT$/.test(s.summary))).toBe(true)
   })
 
-  // The kernel delivered every one of these flows as predicted. natlens says insufficient-info because every forwarded
-  // packet reaches CILIUM_PRE_mangle's `-m socket --transparent` rule (installed wherever xt_socket loads): the parser
-  // keeps the socket match opaque (src/parse/iptables/rule-words.ts) and src/engine/netfilter.ts answers 'unknown' for
-  // it. Remove `.fails` once the engine decides that match (no transparent socket owns a forwarded packet's tuple).
-  it.fails('pod flows are forwarded, not insufficient-info (engine: -m socket --transparent is not evaluated)', () => {
+  // Every forwarded packet reaches CILIUM_PRE_mangle's `-m socket --transparent` rule. The first packet of a
+  // connection belongs to no socket (xt_socket ignores wildcard listeners, and --transparent wants a TPROXY proxy's
+  // socket), so the rule does not match and the flow is decided; a later packet might belong to Cilium's proxy.
+  it('pod flows are forwarded: -m socket --transparent does not match a connection\'s first packet', () => {
     for (const dst of [INET, PEER, API]) expect(ex(b, { src: WEB, dst, dport: 8080 }).verdict).toBe('forwarded')
+  })
+
+  it('a later packet may belong to Cilium\'s proxy socket: the socket match is named, the verdict is insufficient-info', () => {
+    const v = ex(b, { src: INET, dst: WEB, sport: 8080, dport: 40000, origin: 'reply' })
+    expect(v.verdict).toBe('insufficient-info')
+    expect(v.steps.some((s) => s.kind === 'indeterminate' && /-m socket/.test(s.summary))).toBe(true)
   })
 })
 
@@ -139,12 +144,16 @@ describe('Cilium chaining, iptables masquerading on (v4ciliummasq): Cilium\'s MA
   })
 
   // The packet meets Cilium's MASQUERADE first (not matching: ! -d 10.0.0.0/16) and the VPC CIDR RETURN of
-  // AWS-SNAT-CHAIN-0 last; the last exemption met should be the one that decides. Skipped while the engine is being
-  // rewritten: at de8b91c src/engine/explain.ts findExemption puts the rules that failed to match after the RETURN
-  // steps and takes the last candidate, so it names the Cilium rule (owner cilium) for these three flows.
-  it.skip('VPC destinations: the last exemption met, the VPC CNI\'s RETURN, decides (engine: findExemption order)', () => {
+  // AWS-SNAT-CHAIN-0 last: the last exemption the packet met decides.
+  it('VPC destinations: the last exemption met, the VPC CNI\'s RETURN, decides', () => {
     for (const [src, dst] of [[WEB, PEER], [API, PEER], [WEB, API]] as const) {
-      expect(ex(b, { src, dst, dport: 8080 })).toMatchObject({ owner: 'vpc-cni', decidedBy: rule(b, AWS_VPC_RETURN) })
+      expect(ex(b, { src, dst, dport: 8080 })).toMatchObject({ verdict: 'forwarded', owner: 'vpc-cni', decidedBy: rule(b, AWS_VPC_RETURN) })
     }
+  })
+
+  it('host → internet from its own address: the MASQUERADE applied and kept the address; the reason says so, no setting', () => {
+    const v = ex(b, { src: NODE, dst: INET, dport: 8080, origin: 'host' })
+    expect(v.reason).toContain(`cilium's MASQUERADE rule (${SAVE}:${rule(b, CILIUM_MASQ)!.line}) applied, and ${NODE} is the address it translates to`)
+    expect(v.setting).toBeNull()
   })
 })
