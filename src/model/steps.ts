@@ -22,18 +22,27 @@ export type RuleEffect =
   | { readonly op: 'mark' | 'connmark' | 'save' | 'mark-from-ct'; readonly before: number; readonly after: number; readonly ctmark: number }
   | { readonly op: 'restore'; readonly before: number; readonly after: number; readonly ctmark: number }
 
-export class RuleStep {
-  readonly kind = 'rule' as const
-  private diffs?: readonly FlowDiff[]
+/** Where a netfilter rule that matched stands: hook, table and chain, and the rule with its evidence. */
+abstract class NetfilterStep {
+  protected diffs?: readonly FlowDiff[]
   constructor(
     readonly hook: Hook,
     readonly table: string,
     readonly chain: string,
     readonly tableOrigin: string,
     readonly rule: Rule,
+  ) {}
+}
+
+export class RuleStep extends NetfilterStep {
+  readonly kind = 'rule' as const
+  constructor(
+    hook: Hook, table: string, chain: string, tableOrigin: string, rule: Rule,
     readonly action: 'jump' | 'goto' | 'return' | 'accept' | 'drop' | 'reject' | 'mark' | 'connmark' | 'passive',
     private readonly effect: RuleEffect,
-  ) {}
+  ) {
+    super(hook, table, chain, tableOrigin, rule)
+  }
 
   get changes(): readonly FlowDiff[] {
     if (this.diffs) return this.diffs
@@ -77,18 +86,15 @@ export interface NatEffect {
   readonly flags?: string
 }
 
-export class NatStep {
+export class NatStep extends NetfilterStep {
   readonly kind = 'nat' as const
-  private diffs?: readonly FlowDiff[]
   constructor(
-    readonly hook: Hook,
-    readonly table: string,
-    readonly chain: string,
-    readonly tableOrigin: string,
-    readonly rule: Rule,
+    hook: Hook, table: string, chain: string, tableOrigin: string, rule: Rule,
     readonly nat: 'snat' | 'dnat' | 'masquerade' | 'redirect',
     private readonly effect: NatEffect,
-  ) {}
+  ) {
+    super(hook, table, chain, tableOrigin, rule)
+  }
 
   get changes(): readonly FlowDiff[] {
     if (this.diffs) return this.diffs

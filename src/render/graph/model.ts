@@ -2,6 +2,7 @@
 // and rules a flow went through → policy routing (ip rules → route tables → routes) → the interface it leaves by.
 // A traced flow's path is marked on nodes and edges. The graph stays bounded on any node: kube-proxy's per-service
 // and per-endpoint chains, the CNI's per-pod ip rules and the pods' host veths are collapsed into counted groups.
+import { describeRoutingRule } from '../../model/steps.js'
 import { formatCidr, formatIp, type Family } from '../../model/ip.js'
 import { formatFlow } from '../../model/flow.js'
 import { BUILTIN_CHAIN_HOOK, tableAppliesTo, type Chain, type Hook, type Rule, type Table } from '../../model/netfilter.js'
@@ -117,15 +118,8 @@ function action(summary: string): string {
 }
 
 function describeIpRule(r: RoutingRule): string {
-  const parts: string[] = []
-  if (r.not) parts.push('not')
-  parts.push(r.from ? `from ${formatCidr(r.from)}` : 'from all')
-  if (r.to) parts.push(`to ${formatCidr(r.to)}`)
-  if (r.iif) parts.push(`iif ${r.iif}`)
-  if (r.fwmark) parts.push(`fwmark 0x${r.fwmark.value.toString(16)}/0x${r.fwmark.mask.toString(16)}`)
   const a = r.action
-  parts.push(a.kind === 'lookup' ? `lookup ${a.table}` : a.kind === 'goto' ? `goto ${a.priority}` : a.kind)
-  return parts.join(' ')
+  return `${describeRoutingRule(r)} ${a.kind === 'lookup' ? `lookup ${a.table}` : a.kind === 'goto' ? `goto ${a.priority}` : a.kind}`
 }
 
 /**
