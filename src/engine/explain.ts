@@ -8,7 +8,7 @@ import type { Decision, Explanation, Step, Trace, Verdict } from '../model/trace
 import type { Hook, Match, Rule, Table } from '../model/netfilter.js'
 import { RpFilterStep } from '../model/steps.js'
 import { AddressBook } from './addresses.js'
-import { ChoiceScript, Netfilter, type Packet, type WalkContext } from './netfilter.js'
+import { ChoiceScript, Netfilter, type Exemption, type Packet, type WalkContext } from './netfilter.js'
 import { Router, type RouteResult } from './routing.js'
 import { ownerOfRule } from '../model/owner.js'
 
@@ -128,7 +128,7 @@ function walk(engine: Engine, flow: Flow, choices: ChoiceScript, options: WalkOp
   const pkt: Packet = { src: flow.src, dst: flow.dst, sport: flow.sport, dport: flow.dport, proto: flow.proto, mark: 0, ctmark: options.ctmark ?? 0, iif: flow.iif, oif: undefined }
   let gateway: IpAddress | undefined
   const ctx: WalkContext = {
-    family, firstPacket, addresses, choices, steps, warnings, indeterminate: false, misses: [],
+    family, firstPacket, addresses, choices, steps, warnings, indeterminate: false, exemptions: [],
     original: { src: flow.src, dst: flow.dst, sport: flow.sport, dport: flow.dport },
     masqueradeSource: (oif) => addresses.preferredSource(oif, family, gateway),
   }
@@ -288,33 +288,17 @@ function makeTrace(engine: Engine, flow: Flow, pkt: Packet, ctx: WalkContext, ve
   }
 }
 
-const EXEMPTING_MATCHES = new Set<Match['kind']>(['dst', 'dst-range', 'out-iface', 'addrtype', 'mark', 'connmark', 'ctstate', 'ctaddr'])
-
 /**
- * Why nothing translated the source: the RETURN that left a chain able to SNAT (the VPC CIDR exemption), or the
- * SNAT-capable rule whose condition failed (`! -o vlan+`, `! -d <VPC>`, addrtype LOCAL). A mark gate (kube-proxy's
- * `! --mark 0x4000` RETURN) explains only when nothing else does.
+ * Why nothing translated the source: the last thing the packet met that kept it from a SNAT — the RETURN that left a
+ * chain able to SNAT (the VPC CIDR exemption), or the SNAT-capable rule whose condition failed (`! -o vlan+`,
+ * `! -d <VPC>`, addrtype LOCAL). A mark gate (kube-proxy's `! --mark 0x4000` RETURN) explains only when nothing else does.
  */
-function findExemption(engine: Engine, ctx: WalkContext): { rule: Rule; table: Table; stepIndex: number } | undefined {
+function findExemption(engine: Engine, ctx: WalkContext): Exemption | undefined {
   const { netfilter, state } = engine
-  // Candidates in the order the kernel met them: a RETURN step at index i, a miss between the steps around it.
-  const candidates: { rule: Rule; table: Table; stepIndex: number; gate: boolean; order: number }[] = []
-  for (let i = 0; i < ctx.steps.length; i++) {
-    const s = ctx.steps[i]!
-    if (s.kind !== 'rule' || s.hook !== 'postrouting' || s.action !== 'return') continue
-    const table = netfilter.tableOf(s.rule)
-    if (!table || !netfilter.canSnat(table, s.chain)) continue
-    candidates.push({ rule: s.rule, table, stepIndex: i, gate: s.rule.matches.some((m) => m.kind === 'mark'), order: i })
-  }
-  for (const miss of ctx.misses) {
-    const t = miss.rule.target
-    const snatCapable = t.kind === 'snat' || t.kind === 'masquerade' || (t.kind === 'jump' && netfilter.canSnat(miss.table, t.chain))
-    if (!snatCapable || !EXEMPTING_MATCHES.has(miss.failed.kind)) continue
-    candidates.push({ rule: miss.rule, table: miss.table, stepIndex: -1, gate: miss.failed.kind === 'mark', order: miss.at - 0.5 })
-  }
-  candidates.sort((a, b) => a.order - b.order)
-  const real = candidates.filter((c) => !c.gate)
-  const pick = (real.length ? real : candidates).at(-1)
+  const candidates = ctx.exemptions
+  let pick: Exemption | undefined
+  for (let i = candidates.length - 1; i >= 0 && !pick; i--) if (!candidates[i]!.gate) pick = candidates[i]
+  pick ??= candidates.at(-1)
   if (!pick) return undefined
   // A mark gate alone explains nothing when the VPC CNI owns no SNAT rule at all (EXTERNALSNAT=true).
   if (pick.gate && !netfilter.hasSnatRule(ctx.family, (r, t) => ownerOfRule(r, t) === 'vpc-cni', 'vpc-cni') && state.derived.components.some((c) => c.name === 'vpc-cni')) return undefined

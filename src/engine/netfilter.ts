@@ -72,15 +72,27 @@ export interface WalkContext {
   /** Set when an unmodelled match or target could have changed the outcome. */
   indeterminate: boolean
   /**
-   * Rules evaluated on the nat POSTROUTING hook that did not match, for explaining why nothing SNATed; `at` is the
-   * number of steps recorded when the rule was tried, which orders misses among the steps.
+   * What kept the source from being translated on POSTROUTING, in the order the packet met it: a RETURN out of a
+   * chain that can SNAT (the VPC CIDR exemption), or a SNAT-capable rule whose condition failed (`! -o vlan+`).
    */
-  readonly misses: { rule: Rule; table: Table; failed: Match; at: number }[]
+  readonly exemptions: Exemption[]
   /** Set when a nat chain of the current hook translated the packet (later nat chains of the hook do not run). */
   natBound?: boolean
   /** Where the source address would come from for MASQUERADE, decided by routing before POSTROUTING. */
   masqueradeSource?: (oif: string) => IpAddress | undefined
 }
+
+export interface Exemption {
+  readonly rule: Rule
+  readonly table: Table
+  /** The RETURN step's index; -1 for a rule that did not match. */
+  readonly stepIndex: number
+  /** A mark test (kube-proxy's `! --mark 0x4000` RETURN): it explains a missing SNAT only when nothing else does. */
+  readonly gate: boolean
+}
+
+/** Conditions whose failure exempts a packet from a SNAT rule (rather than the rule being about other traffic). */
+const EXEMPTING_MATCHES = new Set<Match['kind']>(['dst', 'dst-range', 'out-iface', 'addrtype', 'mark', 'connmark', 'ctstate', 'ctaddr'])
 
 export type HookOutcome = { readonly kind: 'accept' } | { readonly kind: 'drop'; readonly how: 'drop' | 'reject' | 'policy' }
 
@@ -124,6 +136,10 @@ interface CompiledChain {
   readonly jumps: (CompiledChain | null | undefined)[]
   /** Per rule: the summary data of targets that carry no packet values (jump, RETURN, ACCEPT, …), made once. */
   readonly effects: (RuleEffect | undefined)[]
+  /** Whether this chain, or a chain it enters, can translate the source (computed on first use). */
+  canSnat?: boolean
+  /** Per rule: whether it translates the source or enters a chain that can (computed on first use). */
+  readonly snatCapable: (boolean | undefined)[]
   readonly index: ChainIndex | undefined
 }
 
@@ -174,7 +190,7 @@ export class Netfilter {
       const n = chain.rules.length
       c = {
         table, chain, natTable: this.natTables.get(table) ?? false, rules: chain.rules,
-        jumps: new Array(n).fill(undefined), effects: new Array(n).fill(undefined),
+        jumps: new Array(n).fill(undefined), effects: new Array(n).fill(undefined), snatCapable: new Array(n).fill(undefined),
         index: n >= INDEX_THRESHOLD ? buildIndex(chain) : undefined,
       }
       this.compiledChains.set(chain, c)
@@ -230,7 +246,7 @@ export class Netfilter {
     for (let k = 0; k < n; k++) {
       const i = order ? order[k]! : k
       const rule = rules[i]!
-      const m = this.matchRule(rule, pkt, ctx, cc.table, recordMisses)
+      const m = this.matchRule(rule, pkt, ctx, cc, i, recordMisses)
       if (m === false) continue
       if (m === UNKNOWN) {
         if (affectsOutcome(rule.target)) {
@@ -245,14 +261,14 @@ export class Netfilter {
     return End.Continue
   }
 
-  private matchRule(rule: Rule, pkt: Packet, ctx: WalkContext, table: Table, recordMisses: boolean): boolean | typeof UNKNOWN {
+  private matchRule(rule: Rule, pkt: Packet, ctx: WalkContext, cc: CompiledChain, index: number, recordMisses: boolean): boolean | typeof UNKNOWN {
     let unknown = false
     const matches = rule.matches
     for (let i = 0; i < matches.length; i++) {
       const m = matches[i]!
-      const r = m.kind === 'nft-set' ? this.matchNftSet(m.keys, m.set, m.negated, table, pkt) : matchOne(m, pkt, ctx)
+      const r = m.kind === 'nft-set' ? this.matchNftSet(m.keys, m.set, m.negated, cc.table, pkt) : matchOne(m, pkt, ctx)
       if (r === false) {
-        if (recordMisses) ctx.misses.push({ rule, table, failed: m, at: ctx.steps.length })
+        if (recordMisses && EXEMPTING_MATCHES.has(m.kind) && this.ruleCanSnat(cc, index)) ctx.exemptions.push({ rule, table: cc.table, stepIndex: -1, gate: m.kind === 'mark' })
         return false
       }
       if (r === UNKNOWN) unknown = true
@@ -294,6 +310,7 @@ export class Netfilter {
       }
       case 'return':
         ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'return', this.staticEffect(cc, i, t)))
+        if (hook === 'postrouting' && i >= 0 && this.chainCanSnat(cc)) ctx.exemptions.push({ rule, table, stepIndex: ctx.steps.length - 1, gate: rule.matches.some(isMarkMatch) })
         return End.Continue
       case 'accept':
         ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'accept', this.staticEffect(cc, i, t)))
@@ -420,6 +437,19 @@ export class Netfilter {
     }
   }
 
+  private chainCanSnat(cc: CompiledChain): boolean {
+    return cc.canSnat ?? (cc.canSnat = this.canSnat(cc.table, cc.chain.name))
+  }
+
+  private ruleCanSnat(cc: CompiledChain, i: number): boolean {
+    let v = cc.snatCapable[i]
+    if (v === undefined) {
+      const t = cc.rules[i]!.target
+      v = cc.snatCapable[i] = t.kind === 'snat' || t.kind === 'masquerade' || (t.kind === 'jump' && this.canSnat(cc.table, t.chain))
+    }
+    return v
+  }
+
   /** The summary data of a target that does not depend on the packet, made once per rule. */
   private staticEffect(cc: CompiledChain, i: number, t: Target): RuleEffect {
     const cached = i >= 0 ? cc.effects[i] : undefined
@@ -533,6 +563,10 @@ export class Netfilter {
 
 /** A match the engine cannot decide from the bundle (an ipset, an unknown module). */
 const UNKNOWN = 'unknown' as const
+
+function isMarkMatch(m: Match): boolean {
+  return m.kind === 'mark'
+}
 
 function neg(v: boolean, negated: boolean): boolean {
   return negated ? !v : v
