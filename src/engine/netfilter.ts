@@ -175,8 +175,11 @@ export class Netfilter {
         }
       }
     }
-    // Same priority: iptables (registered at module load) before nft base chains; otherwise the kernel's order.
-    for (const list of this.hookChains.values()) list.sort((a, b) => a.priority - b.priority || rank(a.table) - rank(b.table))
+    // Same priority: the kernel puts a newly registered hook ahead of those of equal priority (net/netfilter/core.c
+    // nf_hook_entries_grow), so the one registered last runs first. The dump does not say when each was registered:
+    // native nft base chains are taken as registered after the iptables tables (kubelet instantiates those at boot,
+    // before any pod; kube-proxy and other agents create, and recreate at each start, their nft tables later).
+    for (const list of this.hookChains.values()) list.sort((a, b) => a.priority - b.priority || rank(b.table) - rank(a.table))
     for (const [key, list] of this.hookChains) {
       const [fam, hook] = key.split('/') as [string, Hook]
       this.byHook[Number(fam) as Family][hook] = list
@@ -217,12 +220,17 @@ export class Netfilter {
   runHook(hook: Hook, pkt: Packet, ctx: WalkContext): HookOutcome {
     ctx.natBound = false
     const list = this.byHook[ctx.family][hook] ?? NO_CHAINS
+    let boundBy: HookChain | undefined
     for (let i = 0; i < list.length; i++) {
       const base = list[i]!
       if (base.isNat && !ctx.firstPacket) continue
       // nf_nat runs the nat chains of a hook in priority order until one sets up a binding; the rest are skipped.
-      if (base.isNat && ctx.natBound) continue
+      if (base.isNat && ctx.natBound) {
+        if (boundBy && boundBy.priority === base.priority && rank(boundBy.table) !== rank(base.table) && base.chain.rules.length > 0) ctx.warnings.push(sharedPriorityWarning(hook, boundBy, base))
+        continue
+      }
       const end = this.runChain(base.compiled, pkt, ctx, 0, hook)
+      if (base.isNat && ctx.natBound && !boundBy) boundBy = base
       if (end === End.Drop) return DROPPED
       if (end === End.Reject) return REJECTED
       if (end === End.Continue && base.chain.policy === 'drop') {
@@ -783,6 +791,16 @@ function elementPartMatches(want: string, have: NftValue): boolean {
 
 function rank(t: Table): number {
   return t.origin === 'nft' ? 1 : 0
+}
+
+function baseChainName(b: BaseChainRef): string {
+  return b.table.origin === 'nft' ? `nft ${b.table.family} ${b.table.name} ${b.chain.name}` : `${b.table.origin} ${b.table.name} ${b.chain.name}`
+}
+
+/** The order of two nat chains of equal priority decided the flow, and the dump does not show it. */
+function sharedPriorityWarning(hook: Hook, ran: BaseChainRef, skipped: BaseChainRef): string {
+  return `${hook}: ${baseChainName(ran)} and ${baseChainName(skipped)} are nat chains of the same priority (${ran.priority}); the kernel runs the one registered last first, and its NAT binding skipped the other. ` +
+    'natlens took the nft chain as registered after the iptables table (kubelet creates the iptables tables at boot; kube-proxy recreates its nft base chains whenever it starts)'
 }
 
 function affectsOutcome(t: Target): boolean {
