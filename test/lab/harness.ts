@@ -8,7 +8,7 @@ import { inNs, LabRun, run, type Background, type CommandRecord } from './kernel
 import { readCapture, startCapture, stopCapture } from './capture.js'
 import { writeBundle } from './bundle.js'
 import { findConntrack, observe, parseConntrackLines, type TrafficRecord } from './observe.js'
-import { addEgressV4, addKubeProxyBase, addKubeProxyNodePortTail, addVpcCni, emptyProgram, renderProgram } from './rules.js'
+import { addEgressV4, addKubeletCanaries, addKubeProxyBase, addKubeProxyNodePortTail, addVpcCni, emptyProgram, kubeProxyNftables, renderProgram } from './rules.js'
 import { buildNode, NODE_IP, nsName, REMOTE, type BuiltNode } from './topology.js'
 import { OWNED_NAMESPACES, type ScenarioSpec } from './scenarios.js'
 import type { FlowRecord, LabFlowSpec, Observation, ScenarioRun } from './model.js'
@@ -32,10 +32,14 @@ async function programRules(spec: ScenarioSpec, built: BuiltNode, workDir: strin
   const p = emptyProgram()
   const cniCfg = spec.node.cni
   const records: CommandRecord[] = []
-  if (!spec.node.ipv6Cluster) addKubeProxyBase(p)
+  // kube-proxy in nftables mode keeps nothing in iptables (it removes its iptables-mode chains at start); kubelet's
+  // canary chains stay.
+  const kubeProxyIptables = !spec.node.ipv6Cluster && !spec.kubeProxyNft
+  if (kubeProxyIptables) addKubeProxyBase(p)
+  else if (spec.kubeProxyNft) addKubeletCanaries(p)
   const { nft } = cniCfg ? addVpcCni(p, cniCfg) : { nft: null }
   spec.extraRules?.(p)
-  if (!spec.node.ipv6Cluster) addKubeProxyNodePortTail(p)
+  if (kubeProxyIptables) addKubeProxyNodePortTail(p)
   if (spec.node.ipv6Cluster) {
     const egress = built.pods.filter((x) => x.spec.v4egress && x.egressChain).map((x) => ({ v4: x.spec.v4egress!.ip, chain: x.egressChain!, containerId: x.spec.v4egress!.containerId }))
     addEgressV4(p, egress, NODE_IP, 'prng')
@@ -59,6 +63,15 @@ async function programRules(spec: ScenarioSpec, built: BuiltNode, workDir: strin
     fs.writeFileSync(path.join(workDir, 'nft-input.txt'), nft)
     const n = await inNs(built.nodeNs, 'nft', ['-f', '-'], { input: nft, timeoutMs: 10_000 })
     records.push({ command: 'nft -f nft-input.txt', exitCode: n.exitCode, durationMs: n.durationMs, stderr: n.stderr })
+  }
+  if (spec.kubeProxyNft) {
+    // After the iptables rules, as on a node: kubelet instantiates the iptables tables before any pod runs, and
+    // kube-proxy (re)creates its base chains whenever it starts.
+    const text = kubeProxyNftables(spec.kubeProxyNft)
+    fs.writeFileSync(path.join(workDir, 'kube-proxy-nft-input.txt'), text)
+    const n = await inNs(built.nodeNs, 'nft', ['-f', '-'], { input: text, timeoutMs: 10_000 })
+    records.push({ command: 'nft -f kube-proxy-nft-input.txt', exitCode: n.exitCode, durationMs: n.durationMs, stderr: n.stderr })
+    if (n.exitCode !== 0) throw new Error(`lab: nft -f of kube-proxy's ruleset failed: ${n.stderr}`)
   }
   if (spec.extraNft) {
     fs.writeFileSync(path.join(workDir, 'nft-extra-input.txt'), spec.extraNft)

@@ -5,8 +5,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it, vi } from 'vitest'
-import { egressV4Chain, endpointChainName, hostVethName, serviceChainHash } from './names.js'
-import { addCiliumChaining, addEgressV4, addKubeProxyBase, addService, addVpcCni, emptyProgram, renderProgram, type CniRuleConfig } from './rules.js'
+import { egressV4Chain, endpointChainName, hostVethName, nftChainName, serviceChainHash } from './names.js'
+import { addCiliumChaining, addEgressV4, addKubeProxyBase, addService, addVpcCni, emptyProgram, kubeProxyNftables, renderProgram, type CniRuleConfig } from './rules.js'
 import { parseConntrackLines } from './observe.js'
 import { readCapture } from './capture.js'
 import { FIXTURES_DIR } from './lab-run.js'
@@ -28,6 +28,12 @@ describe('names the CNI and kube-proxy compute', () => {
     expect(endpointChainName('ns1/svc1:p80', 'tcp', '10.180.0.1:80')).toBe('KUBE-SEP-SXIVWICOYRO3J4NJ')
     expect(serviceChainHash('default/kubernetes:https', 'tcp')).toBe('NPX46M4PTMTKRN6Y')
     expect(serviceChainHash('kube-system/kube-dns:dns', 'udp')).toBe('TCOU7JCQXEZGVUNU')
+    // nftables mode (kube-proxy.md §2.3).
+    expect(nftChainName('service-', 'ns1/svc1/tcp/p80')).toBe('service-ULMVA6XW-ns1/svc1/tcp/p80')
+    expect(nftChainName('endpoint-', 'ns1/svc1/tcp/p80__10.180.0.1/80')).toBe('endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80')
+    expect(nftChainName('service-', 'default/kubernetes/tcp/https')).toBe('service-2QRHZV4L-default/kubernetes/tcp/https')
+    expect(nftChainName('service-', 'kube-system/kube-dns/udp/dns')).toBe('service-FY5PMXPG-kube-system/kube-dns/udp/dns')
+    expect(nftChainName('service-', 'riset/hellopod-np-svc/tcp/')).toBe('service-P6J77WGM-riset/hellopod-np-svc/tcp/')
   })
 
   it('says why it cannot run when not root (the lab test then skips with that reason)', async () => {
@@ -122,6 +128,29 @@ describe('rule text the lab programs', () => {
     const mine = ruleLines(renderProgram(p), /^-A /).map(sep)
     const theirs = ruleLines(example('default-ipv4/iptables-save-nat.txt'), /kubernetes:https/).map(sep)
     expect(mine.sort()).toEqual(theirs.sort())
+  })
+})
+
+describe('kube-proxy nftables mode: the transaction the lab feeds nft -f', () => {
+  const transaction = fs.readFileSync(path.join(SHARED, 'examples/kube-proxy/nft-transaction.TestOverallNFTablesRules.txt'), 'utf8')
+  const lines = (t: string) => t.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
+  const [baseRules, perService] = transaction.split('# ---- per-service part')
+  // The test's services use a ClusterCIDR detector (10.0.0.0/8); the lab's EKS node has none (kube-proxy.md §1.6).
+  const detector = (l: string) => / ip saddr != 10\.0\.0\.0\/8 jump mark-for-masquerade$/.test(l)
+
+  it('base rules equal kube-proxy\'s baseRules line for line', () => {
+    expect(lines(kubeProxyNftables({ serviceCidr: '172.30.0.0/16', nodePortIps: ['192.168.0.2'], services: [] }))).toEqual(lines(baseRules!))
+  })
+
+  it('a ClusterIP with two endpoints and an external IP, and a NodePort service, equal TestOverallNFTablesRules (svc4, svc3)', () => {
+    const ours = lines(kubeProxyNftables({
+      serviceCidr: '172.30.0.0/16', nodePortIps: ['192.168.0.2'], services: [
+        { name: 'ns3/svc3:p80', clusterIp: '172.30.0.43', port: 80, targetPort: 80, nodePort: 3003, endpoints: [{ ip: '10.180.0.3', local: false }] },
+        { name: 'ns4/svc4:p80', clusterIp: '172.30.0.44', port: 80, targetPort: 80, loadBalancerIp: '192.168.99.33', endpoints: [{ ip: '10.180.0.5', local: false }, { ip: '10.180.0.4', local: false }] },
+      ],
+    })).slice(lines(baseRules!).length)
+    const theirs = lines(perService!.split('# svc3')[1]!.split('# svc5')[0]!).filter((l) => !detector(l))
+    expect([...ours].sort()).toEqual([...theirs].sort())
   })
 })
 

@@ -40,6 +40,15 @@ export function endpointChainName(servicePortName: string, protocol: string, end
   return 'KUBE-SEP-' + base32(createHash('sha256').update(servicePortName + protocol + endpoint).digest()).slice(0, 16)
 }
 
+/**
+ * kube-proxy nftables mode's chain names (pkg/proxy/nftables/proxier.go `servicePortChainNameBase`,
+ * `servicePortEndpointChainNameBase`): `<prefix>` + base32(sha256(name))[:8] + `-` + name, where name is
+ * `ns/svc/proto/portName` (endpoint chains add `__<ip>/<port>`), truncated with `...` only past 240 characters.
+ */
+export function nftChainName(prefix: string, name: string): string {
+  return `${prefix}${base32(createHash('sha256').update(name).digest()).slice(0, 8)}-${name}`
+}
+
 /** A stable, locally administered unicast MAC for a lab interface, so fixtures do not change from run to run. */
 export function labMac(seed: string): string {
   const h = createHash('sha1').update(seed).digest()

@@ -1,6 +1,6 @@
 // The netfilter rules each scenario programs, written as iptables-save / nft text exactly as
 // ../shared/docs/vpc-cni.md (per CNI era) and ../shared/docs/kube-proxy.md (iptables-save form) give them.
-import { endpointChainName, serviceChainHash } from './names.js'
+import { endpointChainName, nftChainName, serviceChainHash } from './names.js'
 
 export type CniEra =
   /** ≤ v1.2: one bare POSTROUTING SNAT rule, `1024: not to VPC lookup main` (vpc-cni.md §2.2, §9). */
@@ -116,6 +116,11 @@ export function addKubeProxyBase(p: IptablesProgram): void {
   for (const t of [p.mangle, p.filter]) { t.declare('KUBE-KUBELET-CANARY'); t.declare('KUBE-PROXY-CANARY') }
 }
 
+/** kubelet's canary chains (it creates nothing else in iptables since kube-proxy owns the service rules). */
+export function addKubeletCanaries(p: IptablesProgram): void {
+  for (const t of [p.mangle, p.nat, p.filter]) t.declare('KUBE-KUBELET-CANARY')
+}
+
 /** kube-proxy's "must be the last rule" NodePort dispatch; added after every service rule. */
 export function addKubeProxyNodePortTail(p: IptablesProgram, family: 4 | 6 = 4): void {
   // IPv6 never has localhost NodePorts (kube-proxy.md §1.3 variants).
@@ -179,6 +184,141 @@ export function addService(p: IptablesProgram, svc: ServiceSpec): void {
     nat.append(ext, `-j ${svl}`)
     dispatch(svl, local)
   }
+}
+
+export interface NftServiceSpec extends ServiceSpec {
+  readonly protocol?: 'tcp' | 'udp'
+}
+
+export interface KubeProxyNftConfig {
+  /** `--service-cluster-ip-range`: traffic to an unallocated ClusterIP in it is dropped. */
+  readonly serviceCidr: string
+  /** `--nodeport-addresses primary` (nftables mode's default): the node's primary IP only. */
+  readonly nodePortIps: readonly string[]
+  readonly services: readonly NftServiceSpec[]
+}
+
+/**
+ * kube-proxy's nftables-mode ruleset as the transaction it feeds `nft -f` (kube-proxy.md §2; the text of
+ * ../shared/examples/kube-proxy/nft-transaction.TestOverallNFTablesRules.txt, newest generation: filter-*-pre-dnat at
+ * -110, filter-input/forward/output at 0). EKS gives kube-proxy no cluster CIDR, so there is no local-traffic detector
+ * (kube-proxy.md §1.6): no `ip saddr != <podCIDR>` masquerade rule in the service chains and no "short-circuit pod
+ * traffic" rule in the external chains of externalTrafficPolicy=Local services.
+ */
+export function kubeProxyNftables(cfg: KubeProxyNftConfig): string {
+  const t = 'ip kube-proxy'
+  const out: string[] = [
+    `add table ${t} { comment "rules for kube-proxy" ; }`,
+    '',
+    `add set ${t} cluster-ips { type ipv4_addr ; comment "Active ClusterIPs" ; }`,
+    `add set ${t} nodeport-ips { type ipv4_addr ; comment "IPs that accept NodePort traffic" ; }`,
+    '',
+    `add map ${t} firewall-ips { type ipv4_addr . inet_proto . inet_service : verdict ; comment "destinations that are subject to LoadBalancerSourceRanges" ; }`,
+    `add map ${t} no-endpoint-nodeports { type inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to service nodeports with no endpoints" ; }`,
+    `add map ${t} no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to services with no endpoints" ; }`,
+    `add map ${t} service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic" ; }`,
+    `add map ${t} service-nodeports { type inet_proto . inet_service : verdict ; comment "NodePort traffic" ; }`,
+    '',
+    `add chain ${t} cluster-ips-check`,
+    `add chain ${t} filter-prerouting-pre-dnat { type filter hook prerouting priority -110 ; }`,
+    `add chain ${t} filter-output-pre-dnat { type filter hook output priority -110 ; }`,
+    `add chain ${t} filter-forward { type filter hook forward priority 0 ; }`,
+    `add chain ${t} filter-input { type filter hook input priority 0 ; }`,
+    `add chain ${t} filter-output { type filter hook output priority 0 ; }`,
+    `add chain ${t} firewall-check`,
+    `add chain ${t} mark-for-masquerade`,
+    `add chain ${t} masquerading`,
+    `add chain ${t} nat-output { type nat hook output priority -100 ; }`,
+    `add chain ${t} nat-postrouting { type nat hook postrouting priority 100 ; }`,
+    `add chain ${t} nat-prerouting { type nat hook prerouting priority -100 ; }`,
+    `add chain ${t} nodeport-endpoints-check`,
+    `add chain ${t} reject-chain { comment "helper for @no-endpoint-services / @no-endpoint-nodeports" ; }`,
+    `add chain ${t} services`,
+    `add chain ${t} service-endpoints-check`,
+    '',
+    `add rule ${t} cluster-ips-check ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"`,
+    `add rule ${t} cluster-ips-check ip daddr { ${cfg.serviceCidr} } drop comment "Drop traffic to unallocated ClusterIPs"`,
+    `add rule ${t} filter-prerouting-pre-dnat ct state new jump firewall-check`,
+    `add rule ${t} filter-forward ct state new jump service-endpoints-check`,
+    `add rule ${t} filter-forward ct state new jump cluster-ips-check`,
+    `add rule ${t} filter-input ct state new jump nodeport-endpoints-check`,
+    `add rule ${t} filter-input ct state new jump service-endpoints-check`,
+    `add rule ${t} filter-output ct state new jump service-endpoints-check`,
+    `add rule ${t} filter-output-pre-dnat ct state new jump firewall-check`,
+    `add rule ${t} filter-output ct state new jump cluster-ips-check`,
+    `add rule ${t} firewall-check ip daddr . meta l4proto . th dport vmap @firewall-ips`,
+    `add rule ${t} mark-for-masquerade mark set mark or 0x4000`,
+    `add rule ${t} masquerading mark and 0x4000 == 0 return`,
+    `add rule ${t} masquerading mark set mark xor 0x4000`,
+    `add rule ${t} masquerading masquerade fully-random`,
+    `add rule ${t} nat-output jump services`,
+    `add rule ${t} nat-postrouting jump masquerading`,
+    `add rule ${t} nat-prerouting jump services`,
+    `add rule ${t} nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports`,
+    `add rule ${t} reject-chain reject`,
+    `add rule ${t} services ip daddr . meta l4proto . th dport vmap @service-ips`,
+    `add rule ${t} services ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports`,
+    '',
+    ...cfg.nodePortIps.map((ip) => `add element ${t} nodeport-ips { ${ip} }`),
+    `add rule ${t} service-endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services`,
+  ]
+  for (const svc of cfg.services) out.push('', ...nftService(t, svc))
+  return out.join('\n') + '\n'
+}
+
+/** One service port in kube-proxy's nftables transaction form (kube-proxy.md §2.3–2.4), no local-traffic detector. */
+function nftService(t: string, svc: NftServiceSpec): string[] {
+  const proto = svc.protocol ?? 'tcp'
+  const [nsName, portName = ''] = svc.name.split(':') as [string, string?]
+  const base = `${nsName}/${proto}/${portName}`
+  const service = nftChainName('service-', base)
+  const local = nftChainName('local-', base)
+  const external = nftChainName('external-', base)
+  // Endpoints in lexicographic "ip:port" order, as kube-proxy writes them.
+  const eps = [...svc.endpoints].map((e) => ({ ...e, ep: `${e.ip}:${svc.targetPort}` })).sort((a, b) => (a.ep < b.ep ? -1 : a.ep > b.ep ? 1 : 0))
+  const epChain = (ip: string) => nftChainName('endpoint-', `${base}__${ip}/${svc.targetPort}`)
+  const out: string[] = [`# ${svc.name}`]
+  const externalIps = [...(svc.loadBalancerIp ? [svc.loadBalancerIp] : [])]
+  const external_ = svc.nodePort !== undefined || externalIps.length > 0
+  const etpLocal = svc.externalTrafficPolicy === 'Local'
+  const localEps = eps.filter((e) => e.local)
+  if (eps.length === 0) {
+    out.push(`add element ${t} cluster-ips { ${svc.clusterIp} }`)
+    out.push(`add element ${t} no-endpoint-services { ${svc.clusterIp} . ${proto} . ${svc.port} comment "${svc.name}" : goto reject-chain }`)
+    return out
+  }
+  // Every chain first (kube-proxy's ensureChain runs before it writes rules): a goto needs its target to exist.
+  const usesLocal = external_ && etpLocal && localEps.length > 0
+  for (const c of [service, ...(external_ ? [external] : []), ...(usesLocal ? [local] : []), ...eps.map((e) => epChain(e.ip))]) out.push(`add chain ${t} ${c}`)
+  const numgen = (chain: string, list: typeof eps) =>
+    out.push(`add rule ${t} ${chain} numgen random mod ${list.length} vmap { ${list.map((e, i) => `${i} : goto ${epChain(e.ip)}`).join(' , ')} }`)
+  numgen(service, eps)
+  if (external_ && !etpLocal) {
+    out.push(`add rule ${t} ${external} jump mark-for-masquerade`, `add rule ${t} ${external} goto ${service}`)
+  } else if (external_) {
+    out.push(
+      `add rule ${t} ${external} fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"`,
+      `add rule ${t} ${external} fib saddr type local goto ${service} comment "short-circuit local traffic"`,
+    )
+    if (usesLocal) {
+      out.push(`add rule ${t} ${external} goto ${local}`)
+      numgen(local, localEps)
+    }
+  }
+  for (const e of eps) {
+    const c = epChain(e.ip)
+    out.push(`add rule ${t} ${c} ip saddr ${e.ip} jump mark-for-masquerade`, `add rule ${t} ${c} meta l4proto ${proto} dnat to ${e.ep}`)
+  }
+  out.push(`add element ${t} cluster-ips { ${svc.clusterIp} }`)
+  out.push(`add element ${t} service-ips { ${svc.clusterIp} . ${proto} . ${svc.port} : goto ${service} }`)
+  for (const ip of externalIps) out.push(`add element ${t} service-ips { ${ip} . ${proto} . ${svc.port} : goto ${external} }`)
+  if (svc.nodePort !== undefined) out.push(`add element ${t} service-nodeports { ${proto} . ${svc.nodePort} : goto ${external} }`)
+  if (external_ && etpLocal && localEps.length === 0) {
+    // No local endpoint: external traffic that was not short-circuited is dropped (kube-proxy.md §2.3).
+    if (svc.nodePort !== undefined) out.push(`add element ${t} no-endpoint-nodeports { ${proto} . ${svc.nodePort} comment "${svc.name}" : drop }`)
+    for (const ip of externalIps) out.push(`add element ${t} no-endpoint-services { ${ip} . ${proto} . ${svc.port} comment "${svc.name}" : drop }`)
+  }
+  return out
 }
 
 /** kube-proxy's filter-table forwarding rules (kube-proxy.md §1.3), without the nfacct match. */

@@ -2,7 +2,7 @@
 // Section numbers (§) refer to ../shared/docs/vpc-cni.md unless kube-proxy.md is named.
 import { hostVethName } from './names.js'
 import type { Expectation, LabFlowSpec, LabOrigin, LabProto, Outcome } from './model.js'
-import { addCalicoLike, addCiliumChaining, addKubeProxyForward, addService, type CniRuleConfig, type IptablesProgram } from './rules.js'
+import { addCalicoLike, addCiliumChaining, addKubeProxyForward, addService, type CniRuleConfig, type IptablesProgram, type KubeProxyNftConfig } from './rules.js'
 import { NODE_IP, REMOTE, type EniSpec, type NodeSpec, type PodSpec } from './topology.js'
 import type { CniSettings } from './bundle.js'
 
@@ -17,6 +17,8 @@ export interface ScenarioSpec {
   readonly extraRules?: (p: IptablesProgram) => void
   /** An nft ruleset loaded after the iptables rules (another agent's native nft table). */
   readonly extraNft?: string
+  /** kube-proxy in nftables mode (`table ip kube-proxy`, loaded with `nft -f` after the iptables rules) instead of its iptables chains. */
+  readonly kubeProxyNft?: KubeProxyNftConfig
   readonly settings: (primaryMac: string) => CniSettings
   readonly flows: readonly LabFlowSpec[]
 }
@@ -328,6 +330,65 @@ const kubeProxy: ScenarioSpec = {
     .build(),
 }
 
+// kube-proxy in nftables mode (kube-proxy.md §2, newest generation) next to a v1.20–v1.22 VPC CNI in iptables-legacy: the
+// same services as v4kp, a two-port ClusterIP (TCP and UDP), one with no endpoints. No local-traffic detector (EKS
+// gives kube-proxy no cluster CIDR), `--nodeport-addresses primary` (nftables mode's default).
+// Ordering: kube-proxy's nat-prerouting (dstnat, -100) and the CNI's iptables nat PREROUTING (-100) share a priority.
+// The kernel inserts a newly registered hook ahead of the ones of equal priority (net/netfilter/core.c
+// nf_hook_entries_grow), and nf_nat stops at the first nat chain that binds: kube-proxy's chains, registered after
+// the iptables nat table (kubelet instantiates it before any pod runs; kube-proxy recreates its base chains when it
+// starts), DNAT first, and AWS-CONNMARK-CHAIN-0 never sees a service connection (vpc-cni.md §1: it would otherwise
+// see the ClusterIP, off-VPC, and mark it 0x80 — aws/amazon-vpc-cni-k8s#3563, the race #3588 fixed in v1.23).
+const kubeProxyNftCni = cni()
+const KP_NFT_ORDER = 'kube-proxy\'s nat-prerouting (dstnat) was registered after the iptables nat table: same priority, it runs first and its DNAT binds, so the CNI\'s nat PREROUTING (AWS-CONNMARK-CHAIN-0) is skipped'
+const kubeProxyNftables: ScenarioSpec = {
+  id: 'v4kpnft',
+  title: 'kube-proxy in nftables mode (table ip kube-proxy: service-ips/service-nodeports maps, numgen endpoint choice) beside the iptables VPC CNI',
+  covers: ['kube-proxy nftables mode: ClusterIP (TCP, UDP), NodePort and LoadBalancer, ETP Cluster/Local', 'service-ips / service-nodeports verdict maps, nodeport-ips and cluster-ips sets', 'numgen random mod 2 endpoint choice', 'masquerading chain (mark 0x4000, masquerade fully-random)', 'no-endpoint, invalid-port and unallocated ClusterIPs rejected or dropped in filter-forward', 'nft and iptables nat chains at the same priority (registration order)', 'reply of a NodePort connection'],
+  node: { enis: [ETH0, ETH1], pods: [pod('p1', WEB, 'eth0'), pod('p2', API, 'eth1')], cni: kubeProxyNftCni, routedToPrimary: [LB_CLUSTER, LB_LOCAL] },
+  kubeProxyNft: {
+    serviceCidr: '172.20.0.0/16',
+    nodePortIps: [NODE_IP],
+    services: [
+      { name: 'default/web:http', clusterIp: '172.20.0.10', port: 80, targetPort: 8080, endpoints: [{ ip: PEER, local: false }, { ip: WEB.ip, local: true }] },
+      { name: 'default/web:dns', protocol: 'udp', clusterIp: '172.20.0.10', port: 53, targetPort: 8081, endpoints: [{ ip: PEER, local: false }, { ip: WEB.ip, local: true }] },
+      { name: 'default/api:http', clusterIp: '172.20.0.20', port: 80, targetPort: 8080, nodePort: 30080, externalTrafficPolicy: 'Cluster', endpoints: [{ ip: REMOTE_EP, local: false }, { ip: API.ip, local: true }] },
+      { name: 'default/api-local:http', clusterIp: '172.20.0.21', port: 80, targetPort: 8080, nodePort: 30081, externalTrafficPolicy: 'Local', endpoints: [{ ip: REMOTE_EP, local: false }, { ip: API.ip, local: true }] },
+      { name: 'default/web-lb:http', clusterIp: '172.20.0.30', port: 80, targetPort: 8080, nodePort: 30082, loadBalancerIp: LB_CLUSTER, externalTrafficPolicy: 'Cluster', endpoints: [{ ip: REMOTE_EP, local: false }, { ip: WEB.ip, local: true }] },
+      { name: 'default/web-lb-local:http', clusterIp: '172.20.0.31', port: 80, targetPort: 8080, nodePort: 30083, loadBalancerIp: LB_LOCAL, externalTrafficPolicy: 'Local', endpoints: [{ ip: REMOTE_EP, local: false }, { ip: WEB.ip, local: true }] },
+      { name: 'default/empty:http', clusterIp: '172.20.0.40', port: 80, targetPort: 8080, endpoints: [] },
+    ],
+  },
+  settings: settingsFor(kubeProxyNftCni),
+  flows: new Flows()
+    .tcp('api→ClusterIP', 'p2', API.ip, '172.20.0.10', 80, oneOf([
+      { arrivedAt: PEER, egressInterface: 'eth1', sourceSeen: API.ip, snat: false },
+      { arrivedAt: WEB.ip, egressInterface: web, sourceSeen: API.ip, snat: false },
+    ], `kube-proxy.md §2.4: services → @service-ips → service chain → numgen → endpoint chain dnat; no masquerade rule without a detector (§1.6). ${KP_NFT_ORDER}: no 0x80 mark → 1536 → table 2 → eth1 for the VPC endpoint; §2.1 VPC RETURN`))
+    .udp('api→ClusterIP udp', 'p2', API.ip, '172.20.0.10', 53, oneOf([
+      { arrivedAt: PEER, egressInterface: 'eth1', sourceSeen: API.ip, snat: false },
+      { arrivedAt: WEB.ip, egressInterface: web, sourceSeen: API.ip, snat: false },
+    ], `kube-proxy.md §2.4: the udp . 53 element of @service-ips; ${KP_NFT_ORDER}; 1536 → eth1 for the VPC endpoint`))
+    .tcp('host→ClusterIP', 'node', NODE_IP, '172.20.0.10', 80, oneOf([
+      { arrivedAt: PEER, egressInterface: 'eth0', sourceSeen: NODE_IP, snat: false },
+      { arrivedAt: WEB.ip, egressInterface: web, sourceSeen: NODE_IP, snat: false },
+    ], 'kube-proxy.md §2.2 nat-output → services → DNAT; no masquerade rule without a detector (§1.6); §2.1 VPC RETURN'))
+    .tcp('external→NodePort (Cluster)', 'vpc', INET, NODE_IP, 30080, oneOf([masq(REMOTE_EP, 'eth0'), masq(API.ip, api)],
+      'kube-proxy.md §2.4: ip daddr @nodeport-ips → @service-nodeports → external chain (ETP Cluster) jump mark-for-masquerade (0x4000) → masquerading: masquerade fully-random to the egress interface\'s address (a host veth has none: the primary IP)'), 'eth0')
+    .tcp('external→NodePort (Local)', 'vpc', INET, NODE_IP, 30081, go(api, INET, API.ip, false, 'kube-proxy.md §2.4 external chain (ETP Local): fib saddr type local does not match → goto local chain (the local endpoint only), no masquerade; client IP preserved'), 'eth0')
+    .reply('reply of NodePort (Local) from api(eth1)', 'external→NodePort (Local)', API.ip, 8080, api, go('eth0', NODE_IP, INET, true,
+      '§3: mangle eth0 rule set ct mark 0x80 on the NodePort connection (mangle, -150, before any DNAT); -i eni+ restore → fwmark 0x80 → 1024 → main → eth0; conntrack restores source 10.0.3.45:30081'))
+    .tcp('external→LoadBalancer (Cluster)', 'vpc', INET, LB_CLUSTER, 80, oneOf([masq(REMOTE_EP, 'eth0'), masq(WEB.ip, web)], 'kube-proxy.md §2.3: the LB IP\'s @service-ips element → external chain → mark-for-masquerade → masquerading'), 'eth0')
+    .tcp('external→LoadBalancer (Local)', 'vpc', INET, LB_LOCAL, 80, go(web, INET, WEB.ip, false, 'kube-proxy.md §2.4 ETP Local: local chain, no masquerade'), 'eth0')
+    .tcp('web→NodePort (Cluster)', 'p1', WEB.ip, NODE_IP, 30080, oneOf([masq(REMOTE_EP, 'eth0'), masq(API.ip, api)], 'kube-proxy.md §1.7 M3 (same in nft, §2.4): every packet to an ETP Cluster NodePort is masqueraded'))
+    .tcp('host→own NodePort (Local)', 'node', NODE_IP, NODE_IP, 30081, oneOf([masq(REMOTE_EP, 'eth0', NODE_IP), masq(API.ip, api, NODE_IP)],
+      'kube-proxy.md §2.4 ETP Local: fib saddr type local → mark-for-masquerade, goto the service chain (all endpoints); masquerade to the node\'s own address keeps the address (new port)'))
+    .tcp('api→ClusterIP without endpoints', 'p2', API.ip, '172.20.0.40', 80, dropped('kube-proxy.md §2.3: no nat chain; filter-forward ct state new → service-endpoints-check → @no-endpoint-services → goto reject-chain: reject'))
+    .tcp('api→ClusterIP invalid port', 'p2', API.ip, '172.20.0.10', 8080, dropped('kube-proxy.md §2.2: no @service-ips element, no DNAT; filter-forward → cluster-ips-check: ip daddr @cluster-ips reject'))
+    .udp('api→unallocated ClusterIP udp', 'p2', API.ip, '172.20.0.99', 53, dropped('kube-proxy.md §2.2: cluster-ips-check: not in @cluster-ips, ip daddr 172.20.0.0/16 drop'))
+    .build(),
+}
+
 const otherCni = cni()
 const ETH0_SECONDARY: EniSpec = { ...ETH0, secondaryIps: ['10.0.3.46'] }
 const others: ScenarioSpec = {
@@ -428,7 +489,7 @@ const ciliumMasq: ScenarioSpec = {
     .build(),
 }
 
-export const SCENARIOS: readonly ScenarioSpec[] = [current, noMark, externalSnat, custom, bare, numbered, nftEra, sgpStrict, sgpStandard, ipv6, kubeProxy, others, foreign, ciliumChained, ciliumMasq]
+export const SCENARIOS: readonly ScenarioSpec[] = [current, noMark, externalSnat, custom, bare, numbered, nftEra, sgpStrict, sgpStandard, ipv6, kubeProxy, kubeProxyNftables, others, foreign, ciliumChained, ciliumMasq]
 
 /** The only namespace names the lab ever creates or deletes. */
 export const OWNED_NAMESPACES = new RegExp(`^nl-(${SCENARIOS.map((s) => s.id).join('|')})-(node|vpc|p\\d+)$`)
