@@ -35,7 +35,7 @@ export const iptablesBackends: Check = {
       id: 'iptables-backends',
       severity: 'warning',
       title: 'iptables-legacy and nf_tables both hold rules',
-      detail: `The kernel runs every base chain of both backends, in priority order at each hook (at equal priority iptables-legacy's, registered at module load, first). Components that use different backends do not see each other's rules: kube-proxy and the VPC CNI must agree on one.\n  legacy: ${owners(legacy)}\n  nf_tables: ${owners(nft)}\n${perHook.length ? `Hooks where both run:\n${perHook.join('\n')}` : 'No hook has base chains with rules in both backends.'}`,
+      detail: `The kernel runs every base chain of both backends, in priority order at each hook (at equal priority the one registered last runs first: the kernel inserts a new hook ahead of those of equal priority, and the dump does not say which came last). Components that use different backends do not see each other's rules: kube-proxy and the VPC CNI must agree on one.\n  legacy: ${owners(legacy)}\n  nf_tables: ${owners(nft)}\n${perHook.length ? `Hooks where both run:\n${perHook.join('\n')}` : 'No hook has base chains with rules in both backends.'}`,
       evidence: uniqueEvidence([...legacy.map(firstRule), ...nft.map(firstRule)]),
       fix: 'Run every component in one iptables mode (the host\'s: nft on AL2023, Bottlerocket and Ubuntu 22+; legacy on AL2). The VPC CNI image follows the host through iptables-wrapper; kube-proxy follows its own image. After moving a component, flush the rules it left in the other backend (list them with `iptables-legacy-save` or `iptables-nft-save`).',
     }]
