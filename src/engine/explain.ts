@@ -26,6 +26,8 @@ export interface Engine {
   readonly router: Router
   readonly addresses: AddressBook
   readonly podsByIp: Map<string, Pod>
+  /** Conntrack entries by their reply direction's addresses, built on the first reply explained. */
+  repliesByAddress?: Map<string, ConntrackEntry[]>
 }
 
 const engines = new WeakMap<NodeState, Engine>()
@@ -46,7 +48,7 @@ export function explain(state: NodeState, flow: Flow, options: ExplainOptions = 
   const { origin, iif, notes } = placeFlow(engine, flow)
   const placed: Flow = iif ? { src: flow.src, dst: flow.dst, proto: flow.proto, sport: flow.sport, dport: flow.dport, origin, iif } : { src: flow.src, dst: flow.dst, proto: flow.proto, sport: flow.sport, dport: flow.dport, origin }
   const max = options.maxBranches ?? 64
-  const conn = placed.origin === 'reply' ? findReplyEntry(state, placed) : undefined
+  const conn = placed.origin === 'reply' ? findReplyEntry(engine, placed) : undefined
   const ctmark = options.ctmark ?? conn?.mark
   const walkOptions: WalkOptions = { ctmark, conn }
   // Every probabilistic choice (kube-proxy's endpoint rules) is explored: the walk is run again with a script
@@ -114,8 +116,20 @@ interface WalkOptions {
 }
 
 /** The connection a reply packet belongs to: the entry whose reply tuple is the packet. */
-function findReplyEntry(state: NodeState, flow: Flow): ConntrackEntry | undefined {
-  return state.conntrack.find((e) => e.proto === flow.proto && sameIp(e.reply.src, flow.src) && sameIp(e.reply.dst, flow.dst) &&
+function findReplyEntry(engine: Engine, flow: Flow): ConntrackEntry | undefined {
+  if (!engine.repliesByAddress) {
+    // Indexed once: a flow list of replies against a node's 100k-entry conntrack table is not a scan per flow.
+    const index = new Map<string, ConntrackEntry[]>()
+    for (const e of engine.state.conntrack) {
+      const key = `${e.reply.src.family}:${e.reply.src.value}>${e.reply.dst.value}`
+      const list = index.get(key)
+      if (list) list.push(e)
+      else index.set(key, [e])
+    }
+    engine.repliesByAddress = index
+  }
+  const candidates = engine.repliesByAddress.get(`${flow.src.family}:${flow.src.value}>${flow.dst.value}`)
+  return candidates?.find((e) => e.proto === flow.proto && sameIp(e.reply.src, flow.src) && sameIp(e.reply.dst, flow.dst) &&
     (flow.sport === null || e.reply.sport === flow.sport) && (flow.dport === null || e.reply.dport === flow.dport))
 }
 
