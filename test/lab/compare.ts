@@ -52,6 +52,8 @@ export function judge(v: VerdictJson, o: Observation): { predicted: Prediction |
     return { predicted: branches[0] ?? null, mismatches: [`arrived at ${o.arrivedAt}; natlens predicts ${branches.map((b) => b.destinationAfter ?? `(${b.verdict})`).join(' or ')}`] }
   }
   const m: string[] = []
+  // The kernel delivered it: natlens must say so, not that it cannot tell (insufficient-info) or that it is dropped.
+  if (chosen.verdict !== 'forwarded' && chosen.verdict !== 'delivered') m.push(`kernel delivered it; natlens says ${chosen.verdict}`)
   if (chosen.egressInterface !== o.egressInterface) m.push(`egress: natlens ${chosen.egressInterface}, kernel ${o.egressInterface}`)
   if (chosen.sourceAfter !== o.sourceSeen) m.push(`source: natlens ${chosen.sourceAfter}, kernel ${o.sourceSeen}`)
   if (chosen.snat !== o.snat) m.push(`snat: natlens ${chosen.snat}, kernel ${o.snat} (seen ${o.sourceSeen}:${o.sportSeen ?? ''})`)
