@@ -8,7 +8,7 @@ import { inNs, LabRun, run, type Background, type CommandRecord } from './kernel
 import { readCapture, startCapture, stopCapture } from './capture.js'
 import { writeBundle } from './bundle.js'
 import { findConntrack, observe, parseConntrackLines, type TrafficRecord } from './observe.js'
-import { addEgressV4, addKubeletCanaries, addKubeProxyBase, addKubeProxyNodePortTail, addVpcCni, emptyProgram, kubeProxyNftables, renderProgram } from './rules.js'
+import { addEgressV4, addEgressV6, addKubeletCanaries, addKubeProxyBase, addKubeProxyNodePortTail, addVpcCni, emptyProgram, kubeProxyNftables, renderProgram } from './rules.js'
 import { buildNode, NODE_IP, nsName, REMOTE, type BuiltNode } from './topology.js'
 import { OWNED_NAMESPACES, type ScenarioSpec } from './scenarios.js'
 import type { FlowRecord, LabFlowSpec, Observation, ScenarioRun } from './model.js'
@@ -58,6 +58,20 @@ async function programRules(spec: ScenarioSpec, built: BuiltNode, workDir: strin
     fs.writeFileSync(path.join(workDir, 'ip6tables-restore-input.txt'), text6)
     const r6 = await inNs(built.nodeNs, 'ip6tables-legacy-restore', [], { input: text6, timeoutMs: 10_000 })
     records.push({ command: 'ip6tables-legacy-restore < ip6tables-restore-input.txt', exitCode: r6.exitCode, durationMs: r6.durationMs, stderr: r6.stderr })
+  }
+  const v6Egress = built.pods.filter((x) => x.spec.v6egress && x.egressChain).map((x) => ({ v6: x.spec.v6egress!.ip, chain: x.egressChain!, containerId: x.spec.v6egress!.containerId }))
+  const nodeIp6 = built.enis.find((e) => e.primary)?.ipv6?.address
+  if (v6Egress.length > 0 && nodeIp6) {
+    // ENABLE_V6_EGRESS in an IPv4 cluster (vpc-cni.md §6.3): the egress plugin's CNI-E6 chains and ipamd's FORWARD
+    // REJECT are the only ip6tables rules (kube-proxy of an IPv4 cluster programs none). go-iptables runs `ip6tables`,
+    // the legacy backend beside the v1.20 CNI's iptables-legacy.
+    const p6 = emptyProgram()
+    addEgressV6(p6, v6Egress, nodeIp6, cniCfg?.randomizeSnat ?? 'prng')
+    const text6 = renderProgram(p6)
+    fs.writeFileSync(path.join(workDir, 'ip6tables-restore-input.txt'), text6)
+    const r6 = await inNs(built.nodeNs, 'ip6tables-legacy-restore', [], { input: text6, timeoutMs: 10_000 })
+    records.push({ command: 'ip6tables-legacy-restore < ip6tables-restore-input.txt', exitCode: r6.exitCode, durationMs: r6.durationMs, stderr: r6.stderr })
+    if (r6.exitCode !== 0) throw new Error(`lab: ip6tables-legacy-restore of the egress plugin's rules failed: ${r6.stderr}`)
   }
   if (nft) {
     fs.writeFileSync(path.join(workDir, 'nft-input.txt'), nft)

@@ -5,7 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it, vi } from 'vitest'
-import { egressV4Chain, endpointChainName, hostVethName, nftChainName, serviceChainHash } from './names.js'
+import { egressV4Chain, egressV6Chain, endpointChainName, eui64LinkLocal, hostVethName, nftChainName, serviceChainHash } from './names.js'
 import { addCiliumChaining, addEgressV4, addKubeProxyBase, addService, addVpcCni, emptyProgram, kubeProxyNftables, renderProgram, type CniRuleConfig } from './rules.js'
 import { parseConntrackLines } from './observe.js'
 import { readCapture } from './capture.js'
@@ -24,6 +24,9 @@ describe('names the CNI and kube-proxy compute', () => {
     expect(hostVethName('eni', 'default', 'api-6f7b8d9c5-q8wzt')).toBe('enie90ff0f6268')
     expect(hostVethName('eni', 'payments', 'ledger-7f8d9c6b5-kq2xv')).toBe('enif2e75028f15')
     expect(egressV4Chain('3f2a9c1be8d74f06a51c2e9d8b7a6f5e4d3c2b1a0f9e8d7c6b5a49382716a5b4')).toBe('CNI-E4-2a82b03e3c75f4403ec11')
+    // The same hash with the E6- prefix (utils.MustFormatChainNameWithPrefix hashes name + ID only).
+    expect(egressV6Chain('3f2a9c1be8d74f06a51c2e9d8b7a6f5e4d3c2b1a0f9e8d7c6b5a49382716a5b4')).toBe('CNI-E6-2a82b03e3c75f4403ec11')
+    expect(eui64LinkLocal('00:1b:21:3c:9d:f8')).toBe('fe80::21b:21ff:fe3c:9df8')
     expect(serviceChainHash('ns1/svc1:p80', 'tcp')).toBe('XPGD46QRK7WJZT7O')
     expect(endpointChainName('ns1/svc1:p80', 'tcp', '10.180.0.1:80')).toBe('KUBE-SEP-SXIVWICOYRO3J4NJ')
     expect(serviceChainHash('default/kubernetes:https', 'tcp')).toBe('NPX46M4PTMTKRN6Y')

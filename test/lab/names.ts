@@ -6,9 +6,33 @@ export function hostVethName(prefix: string, namespace: string, pod: string): st
   return prefix + createHash('sha1').update(`${namespace}.${pod}`).digest('hex').slice(0, 11)
 }
 
-/** `CNI-E4-` + first 21 hex of sha512("aws-cni" + containerID) (containernetworking/plugins utils.FormatChainName). */
+/**
+ * The egress plugin's per-pod nat chain: `CNI-` + prefix + sha512("aws-cni" + containerID) in hex, cut to 28 characters
+ * (containernetworking/plugins utils.MustFormatChainNameWithPrefix, called by cmd/egress-cni-plugin main.go with
+ * prefix `E4-` for IPv4 egress of IPv6 pods and `E6-` for IPv6 egress of IPv4 pods): 21 hex characters either way.
+ */
+function egressChain(prefix: 'E4-' | 'E6-', containerId: string): string {
+  return ('CNI-' + prefix + createHash('sha512').update('aws-cni' + containerId).digest('hex')).slice(0, 28)
+}
+
+/** `CNI-E4-` + first 21 hex of sha512("aws-cni" + containerID) (vpc-cni.md §6.2). */
 export function egressV4Chain(containerId: string): string {
-  return 'CNI-E4-' + createHash('sha512').update('aws-cni' + containerId).digest('hex').slice(0, 21)
+  return egressChain('E4-', containerId)
+}
+
+/** `CNI-E6-` + first 21 hex of sha512("aws-cni" + containerID) (vpc-cni.md §6.3). */
+export function egressV6Chain(containerId: string): string {
+  return egressChain('E6-', containerId)
+}
+
+/**
+ * The link-local address the kernel gives an interface with this MAC (addr_gen_mode eui64, a new namespace's
+ * default): fe80:: + the MAC with the universal/local bit flipped and ff:fe in the middle (RFC 4291 appendix A).
+ */
+export function eui64LinkLocal(mac: string): string {
+  const b = mac.split(':').map((x) => parseInt(x, 16))
+  const words = [((b[0]! ^ 0x02) << 8) | b[1]!, (b[2]! << 8) | 0xff, 0xfe00 | b[3]!, (b[4]! << 8) | b[5]!]
+  return 'fe80::' + words.map((w) => w.toString(16)).join(':')
 }
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'

@@ -419,6 +419,23 @@ export function addEgressV4(p: IptablesProgram, pods: readonly { readonly v4: st
 }
 
 /**
+ * The egress plugin's per-pod ip6tables chain for IPv6 egress of an IPv4 pod and ipamd's node-local block (vpc-cni.md
+ * §6.3): cmd/egress-cni-plugin/snat/snat.go `iptRules` with the IPv6 multicast range, in iptables-save order (matches
+ * before the target, the comment after `-d`/`-s`), and pkg/networkutils `setupRuleToBlockNodeLocalAccess(IPv6)`,
+ * inserted at the top of filter FORWARD (`-j REJECT` prints its default `--reject-with icmp6-port-unreachable`).
+ */
+export function addEgressV6(p: IptablesProgram, pods: readonly { readonly v6: string; readonly chain: string; readonly containerId: string }[], nodeIp6: string, r: RandomizeSnat): void {
+  for (const pod of pods) {
+    const comment = `-m comment --comment "name: \\"aws-cni\\" id: \\"${pod.containerId}\\""`
+    p.nat.declare(pod.chain)
+    p.nat.append('POSTROUTING', `-s ${pod.v6}/128 ${comment} -j ${pod.chain}`)
+    p.nat.append(pod.chain, `-d ff00::/8 ${comment} -j ACCEPT`)
+    p.nat.append(pod.chain, `${comment} -j SNAT --to-source ${nodeIp6}${randomFlag(r)}`)
+  }
+  p.filter.insert('FORWARD', '-d fd00::ac:0/118 -m conntrack --ctstate NEW -m comment --comment "Block Node Local Pod access via IPv6" -j REJECT --reject-with icmp6-port-unreachable')
+}
+
+/**
  * A Calico-like outgoing NAT chain (another CNI's rules on the same node). Calico matches its IP pools with ipsets; the
  * lab has no ipset tool, so the pool is written as -s/! -d CIDRs. Calico inserts its POSTROUTING jump at position 1.
  */

@@ -286,6 +286,41 @@ const ipv6: ScenarioSpec = {
     .build(),
 }
 
+// ENABLE_V6_EGRESS=true (v1.13.0+) on the v4cur node: the primary ENI also has an IPv6 address, which becomes the
+// egress plugin's nodeIP. Each IPv4 pod gets v6if0 with an address of fd00::ac:00/118 (host-local: .1 is the
+// gateway, so the first pod gets fd00::ac:2), its IPv6 leaves through the host's main table and its CNI-E6 chain SNATs
+// it to the node's IPv6 address, whichever ENI the pod's IPv4 address belongs to.
+const WEB_V6 = { ip: 'fd00::ac:2', containerId: '5e0b7c3a9d1f48e2b6a4c8d0e2f4a6b8c0d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0' }
+const API_V6 = { ip: 'fd00::ac:3', containerId: 'c4d2a0e8f6b4c2d0e8f6a4b2c0d8e6f4a2b0c8d6e4f2a0b8c6d4e2f0a8b6c4d2' }
+const NODE_IP6 = '2001:db8:a::3:45'
+const ETH0_V6_EGRESS: EniSpec = { ...ETH0, ipv6: { address: NODE_IP6, subnet: '2001:db8:a::/64' } }
+const v6EgressCni = cni()
+const E6_WHY = '§6.3: v6if0 → host veth → main IPv6 table (default via fe80::1 dev eth0); POSTROUTING -s <pod ULA>/128 → CNI-E6 chain: SNAT --to-source the node IPv6'
+const egressV6: ScenarioSpec = {
+  id: 'v4egress6',
+  title: 'IPv4 cluster with ENABLE_V6_EGRESS (egress plugin, v6if0 in fd00::ac:00/118, CNI-E6-* ip6tables chains) on the v1.20 node',
+  covers: ['IPv4 pods to IPv6 through the egress plugin (CNI-E6 SNAT to the node IPv6, out eth0)', 'a secondary-ENI pod\'s IPv6 still leaves eth0', 'IPv4 of the same pods unchanged (AWS-SNAT-CHAIN-0)', 'node-local fd00::ac:00/118 blocked in FORWARD (dropped flow)'],
+  node: {
+    enis: [ETH0_V6_EGRESS, ETH1], cni: v6EgressCni,
+    pods: [pod('p1', WEB, 'eth0', { v6egress: WEB_V6 }), pod('p2', API, 'eth1', { v6egress: API_V6 })],
+  },
+  settings: (mac) => {
+    const base = settingsFor(v6EgressCni, { ENABLE_IPv6: false, ENABLE_V6_EGRESS: true, ENABLE_POD_ENI: false })(mac)
+    return { ...base, imds: { ...base.imds, ipv6: NODE_IP6, 'vpc-ipv6-cidr-blocks': '2001:db8:a::/56' } }
+  },
+  flows: new Flows()
+    .tcp('web v6-egress→internet6', 'p1', WEB_V6.ip, REMOTE.internet6, 8080, go('eth0', NODE_IP6, REMOTE.internet6, true, E6_WHY))
+    .udp('web v6-egress→internet6 udp', 'p1', WEB_V6.ip, REMOTE.internet6, 8081, go('eth0', NODE_IP6, REMOTE.internet6, true, E6_WHY))
+    .icmp('api(eth1) v6-egress→internet6 icmpv6', 'p2', API_V6.ip, REMOTE.internet6, go('eth0', NODE_IP6, REMOTE.internet6, true, `${E6_WHY}; no IPv6 rule sends it to eth1's table`))
+    .tcp('api(eth1) v6-egress→vpc6', 'p2', API_V6.ip, REMOTE.vpcPeer6, 8080, go('eth0', NODE_IP6, REMOTE.vpcPeer6, true, '§6.3: the CNI-E6 chain has no VPC exemption (only ff00::/8 is accepted): SNAT to the node IPv6'))
+    .tcp('web→internet', 'p1', WEB.ip, INET, 8080, go('eth0', NODE_IP, INET, true, `${SNAT_WHY}; main table → eth0 (IPv4 unchanged by the egress plugin)`))
+    .tcp('api(eth1)→internet', 'p2', API.ip, INET, 8080, go('eth0', NODE_IP, INET, true, '§1: connmark 0x80 → 1024 fwmark → main → eth0; SNAT to the primary IP'))
+    .tcp('api(eth1)→vpc', 'p2', API.ip, PEER, 8080, go('eth1', API.ip, PEER, false, '§2.1 RETURN for the VPC CIDR; 1536 → table 2 → eth1'))
+    .tcp('host→internet6', 'node', NODE_IP6, REMOTE.internet6, 8080, go('eth0', NODE_IP6, REMOTE.internet6, false, '§6.3: the CNI-E6 jumps match only the pods\' ULAs: the node\'s own IPv6 leaves as it is'))
+    .tcp('external→web v6if0 (node-local ULA)', 'vpc', REMOTE.internet6, WEB_V6.ip, 8080, dropped('§6.3: routed to the node, fd00::ac:2 dev veth… → FORWARD -d fd00::ac:0/118 ctstate NEW REJECT ("Block Node Local Pod access via IPv6")'), 'eth0')
+    .build(),
+}
+
 // kube-proxy (iptables mode, EKS without a local-traffic detector), services in kube-proxy.md §1.4 form.
 const LB_CLUSTER = '198.51.100.50'
 const LB_LOCAL = '198.51.100.51'
@@ -489,7 +524,7 @@ const ciliumMasq: ScenarioSpec = {
     .build(),
 }
 
-export const SCENARIOS: readonly ScenarioSpec[] = [current, noMark, externalSnat, custom, bare, numbered, nftEra, sgpStrict, sgpStandard, ipv6, kubeProxy, kubeProxyNftables, others, foreign, ciliumChained, ciliumMasq]
+export const SCENARIOS: readonly ScenarioSpec[] = [current, noMark, externalSnat, custom, bare, numbered, nftEra, sgpStrict, sgpStandard, ipv6, egressV6, kubeProxy, kubeProxyNftables, others, foreign, ciliumChained, ciliumMasq]
 
 /** The only namespace names the lab ever creates or deletes. */
 export const OWNED_NAMESPACES = new RegExp(`^nl-(${SCENARIOS.map((s) => s.id).join('|')})-(node|vpc|p\\d+)$`)

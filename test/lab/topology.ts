@@ -4,7 +4,7 @@
 //   nl-<s>-p<i>  one namespace per pod, set up as the CNI plugin does (driver.go)
 // Addresses are the VPC-like ones of ../shared/examples (private ranges only inside the namespaces; "internet" hosts
 // in TEST-NET / 2001:db8::/32). Nothing is routed out of the namespaces: the VPC namespace owns every destination.
-import { egressV4Chain, egressVethName, hostVethName, labMac } from './names.js'
+import { egressV4Chain, egressV6Chain, egressVethName, eui64LinkLocal, hostVethName, labMac } from './names.js'
 import { ipBatch, inNs, type LabRun } from './kernel.js'
 import type { CniRuleConfig } from './rules.js'
 
@@ -19,7 +19,8 @@ export interface EniSpec {
   /** SGP trunk ENI: its table exists but it gets no `32765: from <ip>` rule (vpc-cni.md §4.2). */
   readonly trunk?: boolean
   readonly secondaryIps?: readonly string[]
-  /** IPv6 cluster: the node's global address on the primary ENI (a /128, the subnet route learned from RA). */
+  /** The node's global IPv6 address on the primary ENI (a /128, the subnet route learned from RA): an IPv6 cluster,
+   * or an IPv4 cluster whose egress plugin SNATs IPv6 to it (ENABLE_V6_EGRESS). */
   readonly ipv6?: { readonly address: string; readonly subnet: string }
 }
 
@@ -36,6 +37,8 @@ export interface PodSpec {
   readonly vlanId?: number
   /** IPv6 cluster: the egress plugin's IPv4 leg (v4if0, 169.254.172.X). */
   readonly v4egress?: { readonly ip: string; readonly containerId: string }
+  /** IPv4 cluster with ENABLE_V6_EGRESS: the egress plugin's IPv6 leg (v6if0, an address of fd00::ac:00/118). */
+  readonly v6egress?: { readonly ip: string; readonly containerId: string }
 }
 
 export interface NodeSpec {
@@ -106,6 +109,7 @@ export function describePods(scenario: string, node: NodeSpec): BuiltPod[] {
       hostVeth,
       hostMac: labMac(`${scenario}/${hostVeth}`),
       ...(p.v4egress ? { egressVeth: egressVethName(`${scenario}/${p.namespace}/${p.name}`), egressChain: egressV4Chain(p.v4egress.containerId) } : {}),
+      ...(p.v6egress ? { egressVeth: egressVethName(`${scenario}/${p.namespace}/${p.name}`), egressChain: egressV6Chain(p.v6egress.containerId) } : {}),
     }
   })
 }
@@ -115,6 +119,8 @@ export async function buildNode(lab: LabRun, scenario: string, node: NodeSpec): 
   const nodeNs = nsName(scenario, 'node')
   const vpcNs = nsName(scenario, 'vpc')
   const pods = describePods(scenario, node)
+  // IPv6 on the node: an IPv6 cluster, or an IPv4 cluster with the egress plugin's IPv6 leg (vpc-cni.md §6.3).
+  const v6Egress = node.pods.some((p) => p.v6egress)
   const enis = node.enis.map((e) => ({ ...e, mac: labMac(`${scenario}/${e.name}`), table: tableOf(e), leg: `leg${e.deviceNumber}` }))
   const vlanIds = [...new Set(pods.map((p) => p.spec.vlanId).filter((v): v is number => v !== undefined))]
   const trunk = enis.find((e) => e.trunk)
@@ -130,7 +136,7 @@ export async function buildNode(lab: LabRun, scenario: string, node: NodeSpec): 
     'net.ipv4.conf.default.rp_filter': '1',
     'net.ipv6.conf.all.accept_dad': '0',
     'net.ipv6.conf.default.accept_dad': '0',
-    ...(node.ipv6Cluster ? { 'net.ipv6.conf.all.forwarding': '1' } : {}),
+    ...(node.ipv6Cluster || v6Egress ? { 'net.ipv6.conf.all.forwarding': '1' } : {}),
   }
   await setSysctls(nodeNs, sysctls)
   // The VPC router answers ARP for every address of the subnet (proxy_arp, which needs forwarding) and forwards
@@ -150,7 +156,8 @@ export async function buildNode(lab: LabRun, scenario: string, node: NodeSpec): 
   for (const b of branches) links.push(`link add ${b.name} address ${b.mac} mtu 9001 type veth peer name ${b.leg} address ${labMac(`${scenario}/${b.leg}`)} mtu 9001 netns ${vpcNs}`)
   for (const p of pods) {
     links.push(`link add ${p.hostVeth} address ${p.hostMac} mtu 9001 type veth peer name eth0 address ${labMac(`${scenario}/${p.ns}/eth0`)} mtu 9001 netns ${p.ns}`)
-    if (p.egressVeth) links.push(`link add ${p.egressVeth} address ${labMac(`${scenario}/${p.egressVeth}`)} mtu 9001 type veth peer name v4if0 address ${labMac(`${scenario}/${p.ns}/v4if0`)} mtu 9001 netns ${p.ns}`)
+    const egressIf = p.spec.v6egress ? 'v6if0' : 'v4if0'
+    if (p.egressVeth) links.push(`link add ${p.egressVeth} address ${egressMac(scenario, p)} mtu 9001 type veth peer name ${egressIf} address ${labMac(`${scenario}/${p.ns}/${egressIf}`)} mtu 9001 netns ${p.ns}`)
   }
   for (const e of enis) links.push(`link set ${e.name} up`)
   for (const b of branches) links.push(`link set ${b.name} up`)
@@ -211,7 +218,7 @@ export async function buildNode(lab: LabRun, scenario: string, node: NodeSpec): 
   }
   await ipBatch(nodeNs, [...cmds, ...globalRules, ...rules, ...podRules])
 
-  if (node.ipv6Cluster) {
+  if (node.ipv6Cluster || v6Egress) {
     const v6: string[] = []
     if (primary.ipv6) {
       v6.push(`addr add ${primary.ipv6.address}/128 dev ${primary.name} nodad`)
@@ -219,7 +226,9 @@ export async function buildNode(lab: LabRun, scenario: string, node: NodeSpec): 
       v6.push(`route add default via fe80::1 dev ${primary.name} proto ra metric 1024`)
     }
     for (const p of pods) if (p.spec.ipv6) { v6.push(`route add ${p.spec.ipv6} dev ${p.hostVeth} metric 1024`); v6.push(`rule add pref 512 to ${p.spec.ipv6} lookup main`) }
-    v6.push('rule add pref 1024 fwmark 0x80/0x80 lookup main')
+    // The egress plugin's host route to the pod's ULA (setupHostIPv6Route: netlink SCOPE_HOST, which IPv6 routes do not keep).
+    for (const p of pods) if (p.spec.v6egress && p.egressVeth) v6.push(`route add ${p.spec.v6egress.ip}/128 dev ${p.egressVeth} scope host`)
+    if (node.ipv6Cluster) v6.push('rule add pref 1024 fwmark 0x80/0x80 lookup main')
     await ipBatch(nodeNs, v6, ['-6'])
   }
 
@@ -236,6 +245,12 @@ export async function buildNode(lab: LabRun, scenario: string, node: NodeSpec): 
         `route add 169.254.172.1 dev v4if0 scope link src ${x}`, `route add 169.254.172.0/22 via 169.254.172.1 dev v4if0 src ${x}`, 'route add default via 169.254.172.1 dev v4if0')
     }
     await ipBatch(p.ns, pod)
+    if (s.v6egress && p.egressVeth) {
+      // Egress plugin, IPv6 leg (vpc-cni.md §6.3, cmd/egress-cni-plugin/cni/cni6.go): IPv6 off on eth0; v6if0 holds the
+      // host-local address with the range's prefix length; the default route goes via the host veth's link-local address.
+      await setSysctls(p.ns, { 'net.ipv6.conf.eth0.disable_ipv6': '1' })
+      await ipBatch(p.ns, ['link set v6if0 up', `addr add ${s.v6egress.ip}/118 dev v6if0 nodad`, `route replace default via ${eui64LinkLocal(egressMac(scenario, p))} dev v6if0`], ['-6'])
+    }
     if (s.ipv6) {
       await ipBatch(p.ns, [`addr add ${s.ipv6}/128 dev eth0 nodad`, 'route add fe80::1 dev eth0 metric 1024', 'route add default via fe80::1 dev eth0 metric 1024', `neigh add fe80::1 lladdr ${p.hostMac} dev eth0 nud permanent`], ['-6'])
     }
@@ -262,14 +277,21 @@ export async function buildNode(lab: LabRun, scenario: string, node: NodeSpec): 
   for (const vip of node.routedToPrimary ?? []) toNode(vip, primary.leg, primary.mac)
   await ipBatch(vpcNs, vpc)
   const vpc6: string[] = [`addr add ${REMOTE.vpcPeer6}/128 dev lo nodad`, `addr add ${REMOTE.internet6}/128 dev lo nodad`]
-  if (node.ipv6Cluster && primary.ipv6) {
+  if ((node.ipv6Cluster || v6Egress) && primary.ipv6) {
     vpc6.push(`addr add fe80::1/64 dev ${primary.leg} nodad`)
     vpc6.push(`route add ${primary.ipv6.address} dev ${primary.leg}`, `neigh add ${primary.ipv6.address} lladdr ${primary.mac} dev ${primary.leg} nud permanent`)
     for (const p of pods) if (p.spec.ipv6) vpc6.push(`route add ${p.spec.ipv6} dev ${primary.leg}`, `neigh add ${p.spec.ipv6} lladdr ${primary.mac} dev ${primary.leg} nud permanent`)
+    // A host outside that routes a pod's node-local ULA through the node (what the FORWARD REJECT of fd00::ac:00/118 is for).
+    for (const p of pods) if (p.spec.v6egress) vpc6.push(`route add ${p.spec.v6egress.ip} dev ${primary.leg}`, `neigh add ${p.spec.v6egress.ip} lladdr ${primary.mac} dev ${primary.leg} nud permanent`)
   }
   await ipBatch(vpcNs, vpc6, ['-6'])
 
   return { scenario, nodeNs, vpcNs, pods, enis, branches, sysctls }
+}
+
+/** The host end of a pod's egress veth has a stable MAC, so its link-local address (the pod's IPv6 gateway) is known. */
+function egressMac(scenario: string, p: BuiltPod): string {
+  return labMac(`${scenario}/${p.egressVeth}`)
 }
 
 async function setSysctls(ns: string, values: Record<string, string>): Promise<void> {
