@@ -292,7 +292,9 @@ function describeSnatPolicy(facts: NodeFacts, d: Derived, rules: { rule: Rule; t
   }
   const t = snat.rule.target
   const to = t.kind === 'snat' && t.to[0]?.minAddr ? formatIp(t.to[0].minAddr) : '?'
-  const exempt = [...d.vpcCidrs, ...d.excludeCidrs].map((c) => formatCidr(c.cidr))
+  // The rule's own family: an IPv4 SNAT chain exempts nothing of the VPC's IPv6 blocks (IMDS vpc-ipv6-cidr-blocks).
+  const family = t.kind === 'snat' ? t.to[0]?.minAddr?.family : undefined
+  const exempt = [...d.vpcCidrs, ...d.excludeCidrs].filter((c) => family === undefined || c.cidr.family === family).map((c) => formatCidr(c.cidr))
   const notVlan = snat.rule.matches.some((m) => m.kind === 'out-iface' && m.negated && m.name === 'vlan')
   const where = `${snat.rule.ref.artifact}:${snat.rule.ref.line}`
   return `traffic from pods to anything outside ${exempt.length ? exempt.join(' and ') : '(no exempt CIDR found)'} leaves as ${to}${notVlan ? ', unless it leaves through a vlan interface (security groups for pods)' : ''}: rule ${where}`

@@ -9,6 +9,7 @@ import { loadNodeState, type LoadedNode } from '../../src/sources/load.js'
 import { explain } from '../../src/engine/explain.js'
 import { parseFlow, type FlowInput } from '../../src/model/flow.js'
 import { toVerdictJson, type VerdictJson } from '../../src/render/verdict-json.js'
+import { toInspectJson } from '../../src/render/inspect.js'
 import { FIXTURES_DIR } from '../lab/lab-run.js'
 
 const DIR = join(FIXTURES_DIR, 'v4egress6', 'bundle')
@@ -60,6 +61,12 @@ describe('ENABLE_V6_EGRESS (v4egress6): IPv6 of IPv4 pods is the egress plugin\'
       expect(v.steps.find((s) => s.chain === 'POSTROUTING' && s.table === 'nat')?.summary).toBe(`nat POSTROUTING: jump ${chain}`)
     })
   }
+
+  it('inspect\'s SNAT policy names the IPv4 chain\'s exemptions only: the VPC\'s IPv6 block is not one of them', () => {
+    const j = toInspectJson(state)
+    expect(j.snatPolicy).toMatch(/^traffic from pods to anything outside 10\.0\.0\.0\/16 leaves as 10\.0\.3\.45/)
+    expect(j.components.map((c) => c.name)).toContain('egress-cni')
+  })
 
   it('the pod\'s IPv4 is untouched by the plugin: AWS-SNAT-CHAIN-0 SNATs it to the primary IPv4 address', () => {
     for (const src of [WEB, API]) {
