@@ -193,8 +193,8 @@ export function explainFlowLogRecord(state: NodeState, line: string, format?: st
 
   // The node's own address, and no pkt-* address that settles it: the pods that would show this address.
   const isSnat = !!snatAddr && sameIp(shown, snatAddr)
-  const podsHere = [...side.pods.values()].filter((p) => p.ip.family === shown.family && p.kind !== 'egress-v4' && (eni ? p.eni === eni.interface || (eni.primary && !p.eni) : true))
-  const others = [...side.pods.values()].filter((p) => p.ip.family === shown.family && !podsHere.includes(p) && p.kind !== 'egress-v4')
+  const podsHere = [...side.pods.values()].filter((p) => p.ip.family === shown.family && p.kind !== 'egress-v4' && p.kind !== 'egress-v6' && (eni ? p.eni === eni.interface || (eni.primary && !p.eni) : true))
+  const others = [...side.pods.values()].filter((p) => p.ip.family === shown.family && !podsHere.includes(p) && p.kind !== 'egress-v4' && p.kind !== 'egress-v6')
   const candidates = direction === 'egress' ? [...podsHere, ...(isSnat ? others : [])].map(candidate) : []
   const snatted = candidates.filter((c) => c.snat === true && c.sourceAfter === formatIp(shown))
   const kept = candidates.filter((c) => c.snat === false && c.egressInterface === iface)

@@ -54,7 +54,7 @@ export function detectEra(state: NodeState): EraInfo | { none: string } {
   const v6 = state.settings.get('ENABLE_IPv6')
   if (v6?.value === 'true') return { era: 'ipv6', stateNew: false, vlan: true, connmarkChains: false, evidence: [v6.ref], because: 'ENABLE_IPv6=true' }
   const hasAwsChains = nat.some((t) => [...t.chains.keys()].some((c) => c.startsWith('AWS-'))) || !!awsCniNftTable(state)
-  const v6Pods = state.derived.pods.filter((p) => p.ip.family === 6)
+  const v6Pods = state.derived.pods.filter((p) => p.ip.family === 6 && p.kind !== 'egress-v6')
   if (!hasAwsChains && v6Pods.length > 0 && !state.derived.pods.some((p) => p.ip.family === 4 && p.kind !== 'egress-v4')) {
     return { era: 'ipv6', stateNew: false, vlan: true, connmarkChains: false, evidence: [v6Pods[0]!.ref], because: 'no AWS-* chain and the pods are IPv6' }
   }

@@ -148,7 +148,7 @@ function intentPods(state: NodeState): IntentPod[] {
   const routesKnown = state.routes.length > 0
   const out: IntentPod[] = []
   for (const pod of state.derived.pods) {
-    if (pod.kind === 'egress-v4') continue
+    if (pod.kind === 'egress-v4' || pod.kind === 'egress-v6') continue
     if (routesKnown && !pod.hostVeth) continue
     let table = pod.table
     let tableRef: SourceRef | undefined

@@ -222,6 +222,7 @@ function findPods(facts: NodeFacts, enis: Eni[], primaryIf: string | undefined, 
   const kindOf = (dev: string, ip: IpAddress): PodKind | undefined => {
     if (dev.startsWith('vlan') && !dev.startsWith('vlan.')) return 'sgp-strict'
     if (ip.family === 4 && cidrContains(parseCidr('169.254.172.0/22')!, ip) && dev.startsWith('veth')) return 'egress-v4'
+    if (ip.family === 6 && cidrContains(parseCidr('fd00::ac:0/118')!, ip) && dev.startsWith('veth')) return 'egress-v6'
     if (dev.startsWith(prefix)) return 'pod'
     return undefined
   }

@@ -85,7 +85,11 @@ export interface Component {
   readonly evidence: readonly SourceRef[]
 }
 
-export type PodKind = 'pod' | 'sgp-strict' | 'sgp-standard' | 'egress-v4'
+/**
+ * `egress-v4`: the IPv4 leg (v4if0, 169.254.172.0/22) the egress plugin gives an IPv6 pod; `egress-v6`: the IPv6 leg
+ * (v6if0, fd00::ac:0/118) it gives an IPv4 pod (ENABLE_V6_EGRESS). Both sit behind a `veth…` host device.
+ */
+export type PodKind = 'pod' | 'sgp-strict' | 'sgp-standard' | 'egress-v4' | 'egress-v6'
 
 export interface Pod {
   readonly ip: IpAddress

@@ -107,7 +107,11 @@ export function settingFor(trace: Trace, state: NodeState): string | undefined {
   if (owner === 'vpc-cni' && rule?.target.kind === 'return') return 'the VPC\'s CIDR blocks (IMDS vpc-ipv4-cidr-blocks): traffic inside the VPC is never SNATed by the VPC CNI'
   if (owner === 'vpc-cni' && rule?.matches.some((m) => m.kind === 'out-iface')) return 'POD_SECURITY_GROUP_ENFORCING_MODE=standard: off-VPC traffic of branch-ENI pods then leaves through the primary ENI, SNATed'
   if (owner === 'kube-proxy' && snat) return 'externalTrafficPolicy: Local on the Service keeps the client address (NodePort/LoadBalancer); for a ClusterIP from the node itself the masquerade always applies'
-  if (owner === 'egress-cni') return 'ENABLE_V4_EGRESS (the egress-cni plugin): IPv4 from IPv6 pods always leaves as the node\'s IPv4 address'
+  if (owner === 'egress-cni') {
+    return trace.flow.src.family === 6
+      ? 'ENABLE_V6_EGRESS (the egress-cni plugin): IPv6 from IPv4 pods always leaves as the node\'s IPv6 address'
+      : 'ENABLE_V4_EGRESS (the egress-cni plugin): IPv4 from IPv6 pods always leaves as the node\'s IPv4 address'
+  }
   if (!trace.decisive && snat === false && /EXTERNALSNAT=true|no SNAT rule exists/.test(trace.undecidedReason ?? '')) return 'AWS_VPC_K8S_CNI_EXTERNALSNAT=false makes the node SNAT off-VPC pod traffic to its primary address'
   if (owner === 'unknown') return 'a hand-written rule decides: remove or change it (it is not a component setting)'
   return undefined

@@ -10,6 +10,7 @@ import { explain } from '../../src/engine/explain.js'
 import { parseFlow, type FlowInput } from '../../src/model/flow.js'
 import { toVerdictJson, type VerdictJson } from '../../src/render/verdict-json.js'
 import { toInspectJson } from '../../src/render/inspect.js'
+import { buildReport } from '../../src/render/report/index.js'
 import { FIXTURES_DIR } from '../lab/lab-run.js'
 
 const DIR = join(FIXTURES_DIR, 'v4egress6', 'bundle')
@@ -62,6 +63,14 @@ describe('ENABLE_V6_EGRESS (v4egress6): IPv6 of IPv4 pods is the egress plugin\'
     })
   }
 
+  it('the ULAs are the plugin\'s IPv6 legs (kind egress-v6): a flow from one is placed behind its veth without --origin, with the setting that owns it', () => {
+    expect(state.derived.pods.filter((p) => p.kind === 'egress-v6').map((p) => p.ip.family === 6 && p.hostVeth?.startsWith('veth'))).toEqual([true, true])
+    const v = ex({ src: WEB_ULA, dst: INET6, dport: 8080 })
+    expect(v.flow).toMatchObject({ origin: 'pod', iif: expect.stringMatching(/^veth[0-9a-f]{8}$/) })
+    expect(v).toMatchObject({ snat: true, sourceAfter: NODE6, owner: 'egress-cni', decidedBy: e6Snat(WEB_E6) })
+    expect(v.setting).toMatch(/^ENABLE_V6_EGRESS .*node's IPv6 address/)
+  })
+
   it('inspect\'s SNAT policy names the IPv4 chain\'s exemptions only: the VPC\'s IPv6 block is not one of them', () => {
     const j = toInspectJson(state)
     expect(j.snatPolicy).toMatch(/^traffic from pods to anything outside 10\.0\.0\.0\/16 leaves as 10\.0\.3\.45/)
@@ -87,5 +96,15 @@ describe('ENABLE_V6_EGRESS (v4egress6): IPv6 of IPv4 pods is the egress plugin\'
     const reject = rule(SAVE6, 'Block Node Local Pod access via IPv6')!
     const last = v.steps.at(-1)!
     expect(last).toMatchObject({ table: 'filter', chain: 'FORWARD', evidence: { file: SAVE6, line: reject.line } })
+  })
+})
+
+describe('the report\'s SNAT policy on v4egress6', () => {
+  it('says where the IPv4 pods\' IPv6 goes, citing the CNI-E6 SNAT, and does not claim the legs keep their address', () => {
+    const report = buildReport({ state, inputs: [DIR], flows: [] })
+    const texts = report.snatPolicy.statements.map((s) => s.text)
+    const e6 = texts.find((t) => t.startsWith('IPv6 traffic from IPv4 pods'))
+    expect(e6).toMatch(new RegExp(`pod side ${WEB_ULA}, ${API_ULA}\\) leaves as ${NODE6.replace(/[.]/g, '\\.')}: rule ${SAVE6}:\\d+ \\(and 1 more, one chain per pod\\)`))
+    expect(texts.some((t) => /keeps the pod's address/.test(t))).toBe(false)
   })
 })

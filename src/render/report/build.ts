@@ -244,22 +244,24 @@ export function snatPolicyStatements(state: NodeState): { text: string; evidence
     if (!rule && ext) evidence.push(ev(ext.ref))
     out.push({ text: d.snatPolicy, evidence })
   }
-  // egress-cni: one CNI-E4-<id> chain per IPv6 pod, ending in SNAT to the node's IPv4 address.
-  const egress: Rule[] = []
-  for (const t of state.tables) {
-    if (t.name !== 'nat' || !tableAppliesTo(t.family, 4)) continue
-    for (const c of t.chains.values()) if (/^CNI-E4-/.test(c.name)) for (const r of c.rules) if (r.target.kind === 'snat' || r.target.kind === 'masquerade') egress.push(r)
-  }
-  if (egress.length) {
+  // egress-cni: one CNI-E4-<id> chain per IPv6 pod, ending in SNAT to the node's IPv4 address; with ENABLE_V6_EGRESS,
+  // one CNI-E6-<id> chain per IPv4 pod, ending in SNAT to the node's IPv6 address (vpc-cni.md §6.2, §6.3).
+  for (const [family, prefix, legKind, what] of [[4, 'CNI-E4-', 'egress-v4', 'IPv4 traffic from IPv6 pods'], [6, 'CNI-E6-', 'egress-v6', 'IPv6 traffic from IPv4 pods']] as const) {
+    const egress: Rule[] = []
+    for (const t of state.tables) {
+      if (t.name !== 'nat' || !tableAppliesTo(t.family, family)) continue
+      for (const c of t.chains.values()) if (c.name.startsWith(prefix)) for (const r of c.rules) if (r.target.kind === 'snat' || r.target.kind === 'masquerade') egress.push(r)
+    }
+    if (egress.length === 0) continue
     const first = egress[0]!
     const to = first.target.kind === 'snat' && first.target.to[0]?.minAddr ? formatIp(first.target.to[0].minAddr) : 'the address of the interface it leaves by'
-    const v4pods = d.pods.filter((p) => p.kind === 'egress-v4').map((p) => formatIp(p.ip))
+    const legs = d.pods.filter((p) => p.kind === legKind).map((p) => formatIp(p.ip))
     out.push({
-      text: `IPv4 traffic from IPv6 pods (through the egress-cni plugin${v4pods.length ? `, pod side ${v4pods.join(', ')}` : ''}) leaves as ${to}: rule ${first.ref.artifact}:${first.ref.line}${egress.length > 1 ? ` (and ${egress.length - 1} more, one chain per pod)` : ''}`,
+      text: `${what} (through the egress-cni plugin${legs.length ? `, pod side ${legs.join(', ')}` : ''}) leaves as ${to}: rule ${first.ref.artifact}:${first.ref.line}${egress.length > 1 ? ` (and ${egress.length - 1} more, one chain per pod)` : ''}`,
       evidence: egress.slice(0, 4).map((r) => ev(r.ref)),
     })
   }
-  const v6pods = d.pods.filter((p) => p.ip.family === 6)
+  const v6pods = d.pods.filter((p) => p.ip.family === 6 && p.kind !== 'egress-v6')
   if (v6pods.length) {
     const v6Snat = state.tables.some((t) => tableAppliesTo(t.family, 6) && [...t.chains.values()].some((c) => c.rules.some((r) => (r.target.kind === 'snat' || r.target.kind === 'masquerade') && /^AWS-/.test(r.chain))))
     if (!v6Snat) out.push({ text: `IPv6 traffic from pods (${v6pods.map((p) => formatIp(p.ip)).slice(0, 3).join(', ')}${v6pods.length > 3 ? ', …' : ''}) keeps the pod's address: the VPC CNI has no IPv6 SNAT rule`, evidence: [] })
