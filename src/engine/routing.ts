@@ -36,10 +36,17 @@ function defaultRules(family: Family): RoutingRule[] {
   return [mk(0, 'local'), mk(32766, 'main'), mk(32767, 'default')]
 }
 
+interface RouteTableIndex {
+  /** Host routes (/32, /128) by address; among several for one address, the first in longest-prefix order. */
+  readonly hosts: Map<bigint, Route>
+  /** The other routes, longest prefix first, then lowest metric. */
+  readonly others: readonly Route[]
+}
+
 export class Router {
   private readonly rules: Record<Family, RoutingRule[]>
-  /** Route tables per family by name, each sorted for longest-prefix match. */
-  private readonly tables: Record<Family, Map<string, Route[]>> = { 4: new Map(), 6: new Map() }
+  /** Route tables per family by name: host routes (a node has one per pod) by address, the rest longest prefix first. */
+  private readonly tables: Record<Family, Map<string, RouteTableIndex>> = { 4: new Map(), 6: new Map() }
   readonly rulesKnown: Record<Family, boolean>
   readonly routesKnown: Record<Family, boolean>
 
@@ -49,39 +56,32 @@ export class Router {
     const r6 = by(6)
     this.rulesKnown = { 4: r4.length > 0, 6: r6.length > 0 }
     this.rules = { 4: r4.length ? r4 : defaultRules(4), 6: r6.length ? r6 : defaultRules(6) }
+    const lists: Record<Family, Map<string, Route[]>> = { 4: new Map(), 6: new Map() }
     for (const route of state.routes) {
-      const byName = this.tables[route.family]
-      let list = byName.get(route.table)
-      if (!list) byName.set(route.table, (list = []))
+      let list = lists[route.family].get(route.table)
+      if (!list) lists[route.family].set(route.table, (list = []))
       list.push(route)
     }
-    // Longest prefix first; among equal prefixes the lowest metric (then the listing order) wins.
-    for (const list of [...this.tables[4].values(), ...this.tables[6].values()]) list.sort((a, b) => b.dst.prefix - a.dst.prefix || a.metric - b.metric)
+    for (const family of [4, 6] as const) {
+      for (const [name, list] of lists[family]) {
+        // Longest prefix first; among equal prefixes the lowest metric (then the listing order) wins.
+        list.sort((a, b) => b.dst.prefix - a.dst.prefix || a.metric - b.metric)
+        const hosts = new Map<bigint, Route>()
+        for (const r of list) if (r.dst.prefix === HOST[family] && !hosts.has(r.dst.network)) hosts.set(r.dst.network, r)
+        this.tables[family].set(name, { hosts, others: list.filter((r) => r.dst.prefix !== HOST[family]) })
+      }
+    }
     this.routesKnown = { 4: state.routes.some((r) => r.family === 4), 6: state.routes.some((r) => r.family === 6) }
   }
 
   /** Longest-prefix match in one table. */
   lookupTable(family: Family, table: string, dst: IpAddress): Route | undefined {
-    const list = this.tables[family].get(table)
-    if (!list) return undefined
-    // A node holds a host route per pod: those are found by address, the rest by a scan, longest prefix first.
-    const host = this.hostRoutes(family, table, list).get(dst.value)
+    const t = this.tables[family].get(table)
+    if (!t) return undefined
+    const host = t.hosts.get(dst.value)
     if (host) return host
-    for (const r of list) if (r.dst.prefix !== HOST[family] && cidrContains(r.dst, dst)) return r
+    for (const r of t.others) if (cidrContains(r.dst, dst)) return r
     return undefined
-  }
-
-  private readonly hosts: Record<Family, Map<string, Map<bigint, Route>>> = { 4: new Map(), 6: new Map() }
-
-  /** The table's host routes (/32, /128) by address; the first in the sorted list wins, as in the scan. */
-  private hostRoutes(family: Family, table: string, list: readonly Route[]): Map<bigint, Route> {
-    let m = this.hosts[family].get(table)
-    if (!m) {
-      m = new Map()
-      for (const r of list) if (r.dst.prefix === HOST[family] && !m.has(r.dst.network)) m.set(r.dst.network, r)
-      this.hosts[family].set(table, m)
-    }
-    return m
   }
 
   ruleMatches(rule: RoutingRule, q: RouteQuery): boolean {

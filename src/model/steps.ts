@@ -18,9 +18,8 @@ export type RuleEffect =
   | { readonly op: 'jump' | 'goto'; readonly chain: string }
   | { readonly op: 'return' | 'accept' | 'drop' }
   | { readonly op: 'reject'; readonly with?: string }
-  /** MARK / CONNMARK --set / nft ct mark set: before and after. */
-  | { readonly op: 'mark' | 'connmark' | 'save' | 'mark-from-ct'; readonly before: number; readonly after: number; readonly ctmark: number }
-  | { readonly op: 'restore'; readonly before: number; readonly after: number; readonly ctmark: number }
+  /** MARK, CONNMARK --set-xmark/--save-mark/--restore-mark, nft `meta mark set ct mark`: the mark changed, and the connmark. */
+  | { readonly op: 'mark' | 'connmark' | 'save' | 'restore' | 'mark-from-ct'; readonly before: number; readonly after: number; readonly ctmark: number }
 
 /** Where a netfilter rule that matched stands: hook, table and chain, and the rule with its evidence. */
 abstract class NetfilterStep {

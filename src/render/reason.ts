@@ -1,6 +1,6 @@
 // Words for a trace: the sentence a support engineer pastes into a ticket, and the setting that would change it.
 import { formatCidr, formatIp } from '../model/ip.js'
-import type { Explanation, Trace } from '../model/trace.js'
+import type { Explanation, Step, Trace } from '../model/trace.js'
 import type { NodeState } from '../model/node-state.js'
 import type { Rule } from '../model/netfilter.js'
 
@@ -8,11 +8,13 @@ export function at(ref: { artifact: string; line: number }): string {
   return ref.line ? `${ref.artifact}:${ref.line}` : ref.artifact
 }
 
+function decisiveStep(trace: Trace): Step | undefined {
+  return trace.decisive && trace.decisive.stepIndex >= 0 ? trace.steps[trace.decisive.stepIndex] : undefined
+}
+
 function decisiveRule(trace: Trace): Rule | undefined {
-  if (!trace.decisive) return undefined
-  const step = trace.decisive.stepIndex >= 0 ? trace.steps[trace.decisive.stepIndex] : undefined
-  if (step && (step.kind === 'rule' || step.kind === 'nat')) return step.rule
-  return undefined
+  const step = decisiveStep(trace)
+  return step && (step.kind === 'rule' || step.kind === 'nat') ? step.rule : undefined
 }
 
 function ruleAt(state: NodeState, ref: { artifact: string; line: number }): Rule | undefined {
@@ -63,8 +65,7 @@ export function reasonFor(trace: Trace, state: NodeState): string {
     const kind = rule.target.kind === 'masquerade' ? 'MASQUERADE' : 'SNAT'
     return `${src} leaves as ${formatIp(trace.finalFlow.src)}: ${ownerText} ${kind} rule (${at(trace.decisive.ref)}) translated the source${dnat ? ` (destination ${dst}${dnat})` : ''}${out}.`
   }
-  const step = trace.decisive && trace.decisive.stepIndex >= 0 ? trace.steps[trace.decisive.stepIndex] : undefined
-  if (rule && trace.decisive && step?.kind === 'nat') {
+  if (rule && trace.decisive && decisiveStep(trace)?.kind === 'nat') {
     // A host process already sending from the address the rule translates to (the node's primary IP).
     const kind = rule.target.kind === 'masquerade' ? 'MASQUERADE' : 'SNAT'
     return `${src} keeps its address to ${dst}${dnat}: ${ownerText} ${kind} rule (${at(trace.decisive.ref)}) applied, and ${src} is the address it translates to${out}.`
@@ -100,8 +101,7 @@ export function settingFor(trace: Trace, state: NodeState): string | undefined {
   const snat = snatOf(trace, state)
   if (trace.verdict !== 'forwarded' && trace.verdict !== 'delivered') return undefined
   // The rule translated the source to the address it already had: no setting changes that.
-  const step = trace.decisive && trace.decisive.stepIndex >= 0 ? trace.steps[trace.decisive.stepIndex] : undefined
-  if (step?.kind === 'nat' && !snat) return undefined
+  if (decisiveStep(trace)?.kind === 'nat' && !snat) return undefined
   if (owner === 'vpc-cni' && snat) return 'AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS: add the destination range to keep the pod address; or AWS_VPC_K8S_CNI_EXTERNALSNAT=true to leave translation to a NAT gateway'
   if (owner === 'vpc-cni' && rule && /EXCLU/.test(rule.comment ?? '')) return 'AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS: remove the range to have the node SNAT it'
   if (owner === 'vpc-cni' && rule?.target.kind === 'return') return 'the VPC\'s CIDR blocks (IMDS vpc-ipv4-cidr-blocks): traffic inside the VPC is never SNATed by the VPC CNI'
