@@ -143,9 +143,10 @@ describe.each([
   })
 })
 
-async function readDirect(bytes: Buffer, format: 'pcap' | 'pcapng'): Promise<{ sink: RecordSink; window: ByteWindow }> {
+/** A ByteInput over bytes in memory, as the readers see a file. */
+function memoryInput(bytes: Buffer): ByteInput {
   let pos = 0
-  const input: ByteInput = {
+  return {
     consumed: 0,
     async read(buf, offset, length) {
       const k = Math.min(length, bytes.length - pos)
@@ -155,6 +156,10 @@ async function readDirect(bytes: Buffer, format: 'pcap' | 'pcapng'): Promise<{ s
     },
     async close() {},
   }
+}
+
+async function readDirect(bytes: Buffer, format: 'pcap' | 'pcapng'): Promise<{ sink: RecordSink; window: ByteWindow }> {
+  const input = memoryInput(bytes)
   const window = new ByteWindow(input, 1024)
   const sink = new RecordSink(emptySummary('mem'), { path: 'mem', index: 0 }, new PacketDecoder(), new Packet(), () => {})
   try {
@@ -360,17 +365,7 @@ describe('no file makes a reader throw anything but a CaptureError', () => {
 
   async function readBytes(bytes: Buffer): Promise<RecordSink> {
     const format = bytes.length >= 4 && bytes.readUInt32LE(0) === 0x0a0d0d0a ? 'pcapng' : 'pcap'
-    let pos = 0
-    const input: ByteInput = {
-      consumed: 0,
-      async read(buf, offset, length) {
-        const k = Math.min(length, bytes.length - pos)
-        bytes.copy(buf, offset, pos, pos + k)
-        pos += k
-        return k
-      },
-      async close() {},
-    }
+    const input = memoryInput(bytes)
     const window = new ByteWindow(input, 256)
     const table = new FlowTable({ decap: true })
     const sink = new RecordSink(emptySummary('mem'), { path: 'mem', index: 0 }, new PacketDecoder(), new Packet(), (p) => table.add(p))
