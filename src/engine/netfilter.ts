@@ -1,6 +1,6 @@
 // Walks netfilter base chains on a hook in the kernel's priority order (iptables tables and native nft chains alike),
 // following jumps, gotos and returns, applying marks, connmarks and NAT, and recording every decisive step.
-import { cidrContains, formatIp, parseCidr, parseIp, type Family, type IpAddress } from '../model/ip.js'
+import { cidrContains, formatIp, maskOf, parseCidr, parseIp, type Family, type IpAddress } from '../model/ip.js'
 import {
   BUILTIN_CHAIN_HOOK, IPTABLES_PRIORITY, tableAppliesTo,
   type Chain, type Hook, type Match, type PortRange, type Rule, type Table, type Target,
@@ -132,6 +132,10 @@ interface CompiledChain {
   /** The rules' table holds nat chains: failed matches on POSTROUTING are kept to explain a missing SNAT. */
   readonly natTable: boolean
   readonly rules: readonly Rule[]
+  /** The chain's name, kept here so a step is recorded without reading the chain. */
+  readonly chainName: string
+  /** The rules as the walk evaluates them (same order as `rules`). */
+  readonly compiled: readonly CompiledRule[]
   /** Per rule: the chain its jump or goto enters (null when the dump does not hold it), resolved on first use. */
   readonly jumps: (CompiledChain | null | undefined)[]
   /** Per rule: the summary data of targets that carry no packet values (jump, RETURN, ACCEPT, …), made once. */
@@ -192,7 +196,7 @@ export class Netfilter {
     if (!c) {
       const n = chain.rules.length
       c = {
-        table, chain, natTable: this.natTables.get(table) ?? false, rules: chain.rules,
+        table, chain, natTable: this.natTables.get(table) ?? false, rules: chain.rules, chainName: chain.name, compiled: chain.rules.map((r) => new CompiledRule(r)),
         jumps: new Array(n).fill(undefined), effects: new Array(n).fill(undefined), snatCapable: new Array(n).fill(undefined),
         index: n >= INDEX_THRESHOLD ? buildIndex(chain) : undefined,
       }
@@ -247,41 +251,72 @@ export class Netfilter {
       ctx.indeterminate = true
       return End.Continue
     }
-    const rules = cc.rules
+    const rules = cc.compiled
     const order = cc.index ? candidates(cc.index, pkt) : undefined
     const n = order ? order.length : rules.length
     const recordMisses = cc.natTable && hook === 'postrouting'
     for (let k = 0; k < n; k++) {
       const i = order ? order[k]! : k
-      const rule = rules[i]!
-      const m = this.matchRule(rule, pkt, ctx, cc, i, recordMisses)
+      const cr = rules[i]!
+      const m = this.matchRule(cr, pkt, ctx, cc, i, recordMisses)
       if (m === false) continue
       if (m === UNKNOWN) {
+        const rule = cr.rule
         if (affectsOutcome(rule.target)) {
           ctx.indeterminate = true
           ctx.steps.push({ kind: 'indeterminate', reason: `cannot tell whether this rule matches: ${unknownMatchText(rule)}`, ref: rule.ref, summary: `${cc.table.name} ${cc.chain.name}: cannot evaluate ${unknownMatchText(rule)}; assumed not to match` })
         }
         continue
       }
-      const end = this.apply(rule, rule.target, cc, i, pkt, ctx, depth, hook)
+      const end = this.apply(cr.rule, cr.target, cr, cc, i, pkt, ctx, depth, hook)
       if (end !== undefined) return end
     }
     return End.Continue
   }
 
-  private matchRule(rule: Rule, pkt: Packet, ctx: WalkContext, cc: CompiledChain, index: number, recordMisses: boolean): boolean | typeof UNKNOWN {
+  private matchRule(cr: CompiledRule, pkt: Packet, ctx: WalkContext, cc: CompiledChain, index: number, recordMisses: boolean): boolean | typeof UNKNOWN {
     let unknown = false
-    const matches = rule.matches
-    for (let i = 0; i < matches.length; i++) {
-      const m = matches[i]!
-      const r = m.kind === 'nft-set' ? this.matchNftSet(m.keys, m.set, m.negated, cc.table, pkt) : matchOne(m, pkt, ctx)
-      if (r === false) {
-        if (recordMisses && EXEMPTING_MATCHES.has(m.kind) && this.ruleCanSnat(cc, index)) ctx.exemptions.push({ rule, table: cc.table, stepIndex: -1, gate: m.kind === 'mark' })
-        return false
-      }
+    const n = cr.count
+    if (n === 0) return true
+    let r = this.test(cr.cond0, cr.negated0, cr.a0, cr.b0, cr.name0, cr.match0!, pkt, ctx, cc)
+    if (r === false) return this.missed(cr, cr.match0!, ctx, cc, index, recordMisses)
+    if (r === UNKNOWN) unknown = true
+    if (n === 1) return unknown ? UNKNOWN : true
+    r = this.test(cr.cond1, cr.negated1, cr.a1, cr.b1, cr.name1, cr.match1!, pkt, ctx, cc)
+    if (r === false) return this.missed(cr, cr.match1!, ctx, cc, index, recordMisses)
+    if (r === UNKNOWN) unknown = true
+    const more = cr.more
+    for (let i = 0; i < more.length; i++) {
+      const c = more[i]!
+      r = this.test(c.cond, c.negated, c.a, c.b, c.name, c.match, pkt, ctx, cc)
+      if (r === false) return this.missed(cr, c.match, ctx, cc, index, recordMisses)
       if (r === UNKNOWN) unknown = true
     }
     return unknown ? UNKNOWN : true
+  }
+
+  /** A condition failed: on nat POSTROUTING, a failed condition of a SNAT-capable rule may be what exempted the packet. */
+  private missed(cr: CompiledRule, m: Match, ctx: WalkContext, cc: CompiledChain, index: number, recordMisses: boolean): false {
+    if (recordMisses && EXEMPTING_MATCHES.has(m.kind) && this.ruleCanSnat(cc, index)) ctx.exemptions.push({ rule: cr.rule, table: cc.table, stepIndex: -1, gate: m.kind === 'mark' })
+    return false
+  }
+
+  /** One condition of a rule, from its compiled fields (the common matches) or the match itself. */
+  private test(cond: Cond, negated: boolean, a: number, b: number, name: string, m: Match, pkt: Packet, ctx: WalkContext, cc: CompiledChain): boolean | typeof UNKNOWN {
+    switch (cond) {
+      case Cond.Src4: { const x = pkt.src; return neg(x.family === 4 && ((x.n ?? Number(x.value)) & b) === a, negated) }
+      case Cond.Dst4: { const x = pkt.dst; return neg(x.family === 4 && ((x.n ?? Number(x.value)) & b) === a, negated) }
+      case Cond.Protocol: return neg(name === 'all' || name === '0' || name === pkt.proto, negated)
+      case Cond.DstPort: { const p = pkt.dport; return neg(p !== null && p >= a && p <= b, negated) }
+      case Cond.Mark: return neg((pkt.mark & b) === a, negated)
+      case Cond.Random: {
+        const p = Math.min(1, Math.max(0, (m as Extract<Match, { kind: 'statistic-random' }>).probability))
+        return neg(ctx.choices.choose([p, 1 - p]) === 0, negated)
+      }
+      case Cond.InIface: return neg(ifaceMatches(name, a === 1, pkt.iif), negated)
+      case Cond.OutIface: return neg(ifaceMatches(name, a === 1, pkt.oif), negated)
+      case Cond.Other: return m.kind === 'nft-set' ? this.matchNftSet(m.keys, m.set, m.negated, cc.table, pkt) : matchOne(m, pkt, ctx)
+    }
   }
 
   /** The chain a rule's jump enters, resolved once per rule. */
@@ -296,73 +331,64 @@ export class Netfilter {
   }
 
   /**
-   * Applies a matched rule's target (`i` is the rule's index in its chain; -1 for a verdict an nft map chose).
-   * Returns how the chain ends when it ends here.
+   * Applies a matched rule's target (`i` is the rule's index in its chain; -1 for a verdict an nft map chose, which has
+   * no compiled rule). Returns how the chain ends when it ends here.
    */
-  private apply(rule: Rule, t: Target, cc: CompiledChain, i: number, pkt: Packet, ctx: WalkContext, depth: number, hook: Hook): End | undefined {
-    const { table, chain } = cc
+  private apply(rule: Rule, t: Target, cr: CompiledRule | undefined, cc: CompiledChain, i: number, pkt: Packet, ctx: WalkContext, depth: number, hook: Hook): End | undefined {
+    // The two targets a kube-proxy Service's walk applies most (jump to an endpoint, DNAT) from the compiled rule.
+    if (cr?.kind === 'jump') return this.applyJump(rule, t, cr.jumpChain, cr.goto, cc, i, pkt, ctx, depth, hook)
+    if (cr?.kind === 'dnat') return this.applyDnat(rule, cr.dnatAddr, cr.dnatPort >= 0 ? cr.dnatPort : undefined, cc, pkt, ctx, hook)
+    const table = cc.table
+    const chainName = cc.chainName
     switch (t.kind) {
-      case 'jump': {
-        const target = this.jumpTarget(cc, i, t.chain)
-        if (!target) {
-          ctx.warnings.push(`${rule.ref.artifact}:${rule.ref.line}: jump to ${t.chain}, which is not in the dump`)
-          ctx.indeterminate = true
-          return undefined
-        }
-        const action = t.goto ? 'goto' : 'jump'
-        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, action, this.staticEffect(cc, i, t)))
-        const end = this.runChain(target, pkt, ctx, depth + 1, hook)
-        if (end !== End.Continue) return end
-        // After a goto, RETURN (or the end of the target) returns to this chain's caller.
-        return t.goto ? End.Continue : undefined
-      }
+      case 'jump': return this.applyJump(rule, t, t.chain, t.goto, cc, i, pkt, ctx, depth, hook)
       case 'return':
-        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'return', this.staticEffect(cc, i, t)))
+        ctx.steps.push(new RuleStep(hook, table.name, chainName, table.origin, rule, 'return', this.staticEffect(cc, i, t)))
         if (hook === 'postrouting' && i >= 0 && this.chainCanSnat(cc)) ctx.exemptions.push({ rule, table, stepIndex: ctx.steps.length - 1, gate: rule.matches.some(isMarkMatch) })
         return End.Continue
       case 'accept':
-        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'accept', this.staticEffect(cc, i, t)))
+        ctx.steps.push(new RuleStep(hook, table.name, chainName, table.origin, rule, 'accept', this.staticEffect(cc, i, t)))
         return End.Accept
       case 'drop':
-        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'drop', this.staticEffect(cc, i, t)))
+        ctx.steps.push(new RuleStep(hook, table.name, chainName, table.origin, rule, 'drop', this.staticEffect(cc, i, t)))
         return End.Drop
       case 'reject':
-        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'reject', this.staticEffect(cc, i, t)))
+        ctx.steps.push(new RuleStep(hook, table.name, chainName, table.origin, rule, 'reject', this.staticEffect(cc, i, t)))
         return End.Reject
       case 'mark': {
         const before = pkt.mark
         pkt.mark = ((pkt.mark & ~t.mask) ^ t.value) >>> 0
-        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'mark', { op: 'mark', before, after: pkt.mark, ctmark: pkt.ctmark }))
+        ctx.steps.push(new RuleStep(hook, table.name, chainName, table.origin, rule, 'mark', { op: 'mark', before, after: pkt.mark, ctmark: pkt.ctmark }))
         return undefined
       }
       case 'connmark-set': {
         const before = pkt.ctmark
         pkt.ctmark = ((pkt.ctmark & ~t.mask) ^ t.value) >>> 0
-        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'connmark', { op: 'connmark', before, after: pkt.ctmark, ctmark: pkt.ctmark }))
+        ctx.steps.push(new RuleStep(hook, table.name, chainName, table.origin, rule, 'connmark', { op: 'connmark', before, after: pkt.ctmark, ctmark: pkt.ctmark }))
         return undefined
       }
       case 'connmark-save': {
         const before = pkt.ctmark
         pkt.ctmark = ((pkt.ctmark & ~t.ctmask) ^ (pkt.mark & t.nfmask)) >>> 0
-        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'connmark', { op: 'save', before, after: pkt.ctmark, ctmark: pkt.ctmark }))
+        ctx.steps.push(new RuleStep(hook, table.name, chainName, table.origin, rule, 'connmark', { op: 'save', before, after: pkt.ctmark, ctmark: pkt.ctmark }))
         return undefined
       }
       case 'connmark-restore': {
         const before = pkt.mark
         pkt.mark = ((pkt.mark & ~t.nfmask) ^ (pkt.ctmark & t.ctmask)) >>> 0
-        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'mark', { op: 'restore', before, after: pkt.mark, ctmark: pkt.ctmark }))
+        ctx.steps.push(new RuleStep(hook, table.name, chainName, table.origin, rule, 'mark', { op: 'restore', before, after: pkt.mark, ctmark: pkt.ctmark }))
         return undefined
       }
       case 'mark-from-ct': {
         const before = pkt.mark
         pkt.mark = ((((pkt.ctmark & t.and) | t.or) ^ t.xor) >>> 0)
-        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'mark', { op: 'mark-from-ct', before, after: pkt.mark, ctmark: pkt.ctmark }))
+        ctx.steps.push(new RuleStep(hook, table.name, chainName, table.origin, rule, 'mark', { op: 'mark-from-ct', before, after: pkt.mark, ctmark: pkt.ctmark }))
         return undefined
       }
       case 'ctmark-expr': {
         const before = pkt.ctmark
         pkt.ctmark = ((((pkt.ctmark & t.and) | t.or) ^ t.xor) >>> 0)
-        ctx.steps.push(new RuleStep(hook, table.name, chain.name, table.origin, rule, 'connmark', { op: 'connmark', before, after: pkt.ctmark, ctmark: pkt.ctmark }))
+        ctx.steps.push(new RuleStep(hook, table.name, chainName, table.origin, rule, 'connmark', { op: 'connmark', before, after: pkt.ctmark, ctmark: pkt.ctmark }))
         return undefined
       }
       case 'snat': {
@@ -375,7 +401,7 @@ export class Netfilter {
         if (range.maxAddr && range.maxAddr.value !== range.minAddr.value) ctx.warnings.push(`SNAT picks from ${formatIp(range.minAddr)}-${formatIp(range.maxAddr)}; natlens shows the first`)
         const flags = t.randomFully ? 'random-fully' : t.random ? 'random' : undefined
         const ports = range.ports && pkt.sport !== null ? range.ports : undefined
-        ctx.steps.push(new NatStep(hook, table.name, chain.name, table.origin, rule, 'snat', {
+        ctx.steps.push(new NatStep(hook, table.name, chainName, table.origin, rule, 'snat', {
           addrBefore: pkt.src, addrAfter: range.minAddr, portBefore: pkt.sport,
           ...(ports ? { portAfter: ports.from, portTo: ports.to } : {}), ...(flags ? { flags } : {}),
         }))
@@ -388,32 +414,18 @@ export class Netfilter {
         const src = pkt.oif ? ctx.masqueradeSource?.(pkt.oif) : undefined
         if (!src) {
           ctx.warnings.push(`MASQUERADE on ${pkt.oif ?? 'an unknown interface'}: the interface's address is not in the bundle`)
-          ctx.steps.push(new NatStep(hook, table.name, chain.name, table.origin, rule, 'masquerade', { addrBefore: pkt.src, portBefore: pkt.sport, ...(pkt.oif ? { oif: pkt.oif } : {}) }))
+          ctx.steps.push(new NatStep(hook, table.name, chainName, table.origin, rule, 'masquerade', { addrBefore: pkt.src, portBefore: pkt.sport, ...(pkt.oif ? { oif: pkt.oif } : {}) }))
           ctx.indeterminate = true
           return End.Accept
         }
-        ctx.steps.push(new NatStep(hook, table.name, chain.name, table.origin, rule, 'masquerade', { addrBefore: pkt.src, addrAfter: src, portBefore: pkt.sport, oif: pkt.oif! }))
+        ctx.steps.push(new NatStep(hook, table.name, chainName, table.origin, rule, 'masquerade', { addrBefore: pkt.src, addrAfter: src, portBefore: pkt.sport, oif: pkt.oif! }))
         pkt.src = src
         ctx.natBound = true
         return End.Accept
       }
-      case 'dnat': {
-        const range = t.to[0]
-        if (!range?.minAddr && !range?.ports) {
-          ctx.indeterminate = true
-          ctx.warnings.push(`${rule.ref.artifact}:${rule.ref.line}: DNAT without a destination`)
-          return End.Accept
-        }
-        ctx.steps.push(new NatStep(hook, table.name, chain.name, table.origin, rule, 'dnat', {
-          addrBefore: pkt.dst, portBefore: pkt.dport, ...(range.minAddr ? { addrAfter: range.minAddr } : {}), ...(range.ports ? { portAfter: range.ports.from } : {}),
-        }))
-        if (range.minAddr) pkt.dst = range.minAddr
-        if (range.ports && pkt.dport !== null) pkt.dport = range.ports.from
-        ctx.natBound = true
-        return End.Accept
-      }
+      case 'dnat': return this.applyDnat(rule, t.to[0]?.minAddr, t.to[0]?.ports?.from, cc, pkt, ctx, hook)
       case 'redirect': {
-        ctx.steps.push(new NatStep(hook, table.name, chain.name, table.origin, rule, 'redirect', { addrBefore: pkt.dst, portBefore: pkt.dport, ...(t.ports ? { portAfter: t.ports.from } : {}) }))
+        ctx.steps.push(new NatStep(hook, table.name, chainName, table.origin, rule, 'redirect', { addrBefore: pkt.dst, portBefore: pkt.dport, ...(t.ports ? { portAfter: t.ports.from } : {}) }))
         if (t.ports && pkt.dport !== null) pkt.dport = t.ports.from
         ctx.natBound = true
         return End.Accept
@@ -425,7 +437,7 @@ export class Netfilter {
         const target = this.resolveVmap(t.keys, t.map, table, pkt)
         if (target === UNKNOWN) {
           ctx.indeterminate = true
-          ctx.steps.push({ kind: 'indeterminate', reason: `verdict map @${t.map} keyed by ${t.keys.join(' . ')} is not modelled for this key`, ref: rule.ref, summary: `${table.name} ${chain.name}: vmap @${t.map}: cannot evaluate` })
+          ctx.steps.push({ kind: 'indeterminate', reason: `verdict map @${t.map} keyed by ${t.keys.join(' . ')} is not modelled for this key`, ref: rule.ref, summary: `${table.name} ${chainName}: vmap @${t.map}: cannot evaluate` })
           return undefined
         }
         if (target === undefined) return undefined
@@ -440,9 +452,38 @@ export class Netfilter {
       }
       case 'opaque':
         ctx.indeterminate = true
-        ctx.steps.push({ kind: 'indeterminate', reason: `target ${t.name} is not modelled`, ref: rule.ref, summary: `${table.name} ${chain.name}: ${t.name}: not modelled` })
+        ctx.steps.push({ kind: 'indeterminate', reason: `target ${t.name} is not modelled`, ref: rule.ref, summary: `${table.name} ${chainName}: ${t.name}: not modelled` })
         return undefined
     }
+  }
+
+  private applyJump(rule: Rule, t: Target, name: string, goto: boolean, cc: CompiledChain, i: number, pkt: Packet, ctx: WalkContext, depth: number, hook: Hook): End | undefined {
+    const target = this.jumpTarget(cc, i, name)
+    if (!target) {
+      ctx.warnings.push(`${rule.ref.artifact}:${rule.ref.line}: jump to ${name}, which is not in the dump`)
+      ctx.indeterminate = true
+      return undefined
+    }
+    ctx.steps.push(new RuleStep(hook, cc.table.name, cc.chainName, cc.table.origin, rule, goto ? 'goto' : 'jump', this.staticEffect(cc, i, t)))
+    const end = this.runChain(target, pkt, ctx, depth + 1, hook)
+    if (end !== End.Continue) return end
+    // After a goto, RETURN (or the end of the target) returns to this chain's caller.
+    return goto ? End.Continue : undefined
+  }
+
+  private applyDnat(rule: Rule, addr: IpAddress | undefined, port: number | undefined, cc: CompiledChain, pkt: Packet, ctx: WalkContext, hook: Hook): End {
+    if (!addr && port === undefined) {
+      ctx.indeterminate = true
+      ctx.warnings.push(`${rule.ref.artifact}:${rule.ref.line}: DNAT without a destination`)
+      return End.Accept
+    }
+    ctx.steps.push(new NatStep(hook, cc.table.name, cc.chainName, cc.table.origin, rule, 'dnat', {
+      addrBefore: pkt.dst, portBefore: pkt.dport, ...(addr ? { addrAfter: addr } : {}), ...(port !== undefined ? { portAfter: port } : {}),
+    }))
+    if (addr) pkt.dst = addr
+    if (port !== undefined && pkt.dport !== null) pkt.dport = port
+    ctx.natBound = true
+    return End.Accept
   }
 
   private chainCanSnat(cc: CompiledChain): boolean {
@@ -526,7 +567,7 @@ export class Netfilter {
       word === 'goto' || word === 'jump' ? { kind: 'jump', chain: arg ?? '', goto: word === 'goto' }
         : word === 'accept' ? { kind: 'accept' } : word === 'drop' ? { kind: 'drop' } : word === 'return' ? { kind: 'return' } : word === 'reject' ? { kind: 'reject' } : undefined
     if (!synthetic) return undefined
-    return this.apply({ ...rule, target: synthetic }, synthetic, cc, -1, pkt, ctx, depth, hook)
+    return this.apply({ ...rule, target: synthetic }, synthetic, undefined, cc, -1, pkt, ctx, depth, hook)
   }
 
   /** Whether a chain (or anything it jumps to) can translate the source address. */
@@ -567,6 +608,80 @@ export class Netfilter {
     }
     return false
   }
+}
+
+/** The conditions the walk evaluates from a compiled rule's fields; the rest (Other) through matchOne. */
+const enum Cond { Src4, Dst4, Protocol, DstPort, Mark, InIface, OutIface, Random, Other }
+
+/** One condition of a rule in a fixed shape: every rule reads the same fields, whatever its matches. */
+class CompiledMatch {
+  constructor(readonly cond: Cond, readonly negated: boolean, readonly a: number, readonly b: number, readonly name: string, readonly match: Match) {}
+}
+
+/**
+ * A rule as the walk evaluates it: its conditions in order, comments left out, the first two held in the rule's own
+ * fields. A kube-proxy endpoint rule is then one object to read, not a rule, a list and a match per condition.
+ */
+class CompiledRule {
+  readonly count: number
+  readonly cond0: Cond = Cond.Other
+  readonly negated0: boolean = false
+  readonly a0: number = 0
+  readonly b0: number = 0
+  readonly name0: string = ''
+  readonly match0: Match | undefined = undefined
+  readonly cond1: Cond = Cond.Other
+  readonly negated1: boolean = false
+  readonly a1: number = 0
+  readonly b1: number = 0
+  readonly name1: string = ''
+  readonly match1: Match | undefined = undefined
+  readonly more: readonly CompiledMatch[]
+  readonly target: Target
+  /** The target's kind, and what the common targets need, so applying them reads no other object. */
+  readonly kind: Target['kind']
+  readonly goto: boolean = false
+  readonly jumpChain: string = ''
+  /** DNAT: the new address and port (-1: the port is kept). */
+  readonly dnatAddr: IpAddress | undefined = undefined
+  readonly dnatPort: number = -1
+
+  constructor(readonly rule: Rule) {
+    const conds = rule.matches.filter((m) => m.kind !== 'comment').map(compileMatch)
+    this.count = conds.length
+    const c0 = conds[0], c1 = conds[1]
+    if (c0) { this.cond0 = c0.cond; this.negated0 = c0.negated; this.a0 = c0.a; this.b0 = c0.b; this.name0 = c0.name; this.match0 = c0.match }
+    if (c1) { this.cond1 = c1.cond; this.negated1 = c1.negated; this.a1 = c1.a; this.b1 = c1.b; this.name1 = c1.name; this.match1 = c1.match }
+    this.more = conds.length > 2 ? conds.slice(2) : NO_MATCHES
+    const t = rule.target
+    this.target = t
+    this.kind = t.kind
+    if (t.kind === 'jump') { this.goto = t.goto; this.jumpChain = t.chain }
+    if (t.kind === 'dnat') { this.dnatAddr = t.to[0]?.minAddr; this.dnatPort = t.to[0]?.ports?.from ?? -1 }
+  }
+}
+
+const NO_MATCHES: readonly CompiledMatch[] = []
+
+function compileMatch(m: Match): CompiledMatch {
+  switch (m.kind) {
+    case 'src': case 'dst':
+      if (m.cidr.family !== 4) break
+      // Network and mask as signed 32-bit integers (small integers to V8), compared after `&`, which gives the same.
+      return new CompiledMatch(m.kind === 'src' ? Cond.Src4 : Cond.Dst4, m.negated, (m.cidr.n ?? Number(m.cidr.network)) | 0, (m.cidr.m ?? Number(maskOf(4, m.cidr.prefix))) | 0, '', m)
+    case 'protocol': return new CompiledMatch(Cond.Protocol, m.negated, 0, 0, PROTO_NUM[m.protocol] ?? m.protocol, m)
+    case 'port':
+      if (m.which !== 'dst' || m.ranges.length !== 1) break
+      return new CompiledMatch(Cond.DstPort, m.negated, m.ranges[0]!.from, m.ranges[0]!.to, '', m)
+    case 'mark':
+      // A value with bits outside the mask never matches; matchOne says so.
+      if ((m.value & m.mask) !== (m.value | 0)) break
+      return new CompiledMatch(Cond.Mark, m.negated, m.value | 0, m.mask | 0, '', m)
+    case 'statistic-random': return new CompiledMatch(Cond.Random, m.negated, 0, 0, '', m)
+    case 'in-iface': case 'out-iface':
+      return new CompiledMatch(m.kind === 'in-iface' ? Cond.InIface : Cond.OutIface, m.negated, m.wildcard ? 1 : 0, 0, m.name, m)
+  }
+  return new CompiledMatch(Cond.Other, 'negated' in m ? m.negated : false, 0, 0, '', m)
 }
 
 /** A match the engine cannot decide from the bundle (an ipset, an unknown module). */
