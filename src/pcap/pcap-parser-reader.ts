@@ -8,7 +8,7 @@ import { CaptureError, type RecordSink } from './capture.js'
 import { isDecodedLinktype } from './decode.js'
 import type { OpenedInput } from './input.js'
 import type { CaptureInterface } from './packet.js'
-import { MAX_RECORD_LENGTH } from './pcap.js'
+import { badCaplenMessage, MAX_RECORD_LENGTH, recordLimit } from './pcap.js'
 
 function asReadable(opened: OpenedInput): Readable {
   const input = opened.input
@@ -56,7 +56,7 @@ export function readWithPcapParser(path: string, opened: OpenedInput, sink: Reco
         return
       }
       snaplen = h.snapshotLength
-      maxCaplen = Math.max(snaplen, MAX_RECORD_LENGTH)
+      maxCaplen = recordLimit(snaplen)
       const linktype = h.linkLayerType & 0xffff
       const iface: CaptureInterface = {
         format: 'pcap', id: '1:0', section: 1, interfaceId: 0, linktype, snaplen, decoded: isDecodedLinktype(linktype), packets: 0,
@@ -68,7 +68,7 @@ export function readWithPcapParser(path: string, opened: OpenedInput, sink: Reco
     parser.on('packetHeader', (h: PacketHeader) => {
       record++
       if (h.capturedLength > maxCaplen) {
-        fail(new CaptureError(path, offset, `record ${record}: captured length ${h.capturedLength} is larger than the snaplen ${snaplen} and the ${MAX_RECORD_LENGTH}-byte limit; the length field is corrupt`, 'pcap.bad-caplen'))
+        fail(new CaptureError(path, offset, badCaplenMessage(record, h.capturedLength, snaplen), 'pcap.bad-caplen'))
       } else if (h.capturedLength > snaplen) {
         sink.warn(offset, 'pcap.caplen-over-snaplen', `record ${record}: captured length ${h.capturedLength} is larger than the file's snaplen ${snaplen} (read anyway, as libpcap and tshark do)`)
       }

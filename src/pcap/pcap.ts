@@ -15,6 +15,22 @@ const RECORD_HEADER_LENGTH = 16
  * unless the file's snaplen is larger; it also bounds what a lying length field can make us allocate.
  */
 export const MAX_RECORD_LENGTH = 262144
+/**
+ * A file's snaplen raises that limit, up to 16 MiB (the largest block Wireshark reads in pcapng): a corrupt snaplen
+ * must not let a corrupt length field make us allocate gigabytes.
+ */
+export const MAX_SNAPLEN_RECORD_LENGTH = 16 * 1024 * 1024
+
+/** The largest captured length a record of a file with this snaplen may claim. */
+export function recordLimit(snaplen: number): number {
+  return Math.min(Math.max(snaplen, MAX_RECORD_LENGTH), MAX_SNAPLEN_RECORD_LENGTH)
+}
+
+/** Why a record's captured length is taken to be corrupt. */
+export function badCaplenMessage(record: number, caplen: number, snaplen: number): string {
+  const limit = recordLimit(snaplen)
+  return `record ${record}: captured length ${caplen} is larger than ${limit > MAX_RECORD_LENGTH ? `the snaplen ${snaplen} allows (at most ${limit} bytes)` : `the snaplen ${snaplen} and the ${MAX_RECORD_LENGTH}-byte limit`}; the length field is corrupt`
+}
 /** The link-type field's bits 16-25 are reserved and must be zero (libpcap LT_RESERVED1). */
 const LINKTYPE_RESERVED_BITS = 0x03ff0000
 
@@ -66,7 +82,7 @@ export async function readPcap(w: ByteWindow, sink: RecordSink): Promise<void> {
   s.interfaces.push(iface)
   w.pos += HEADER_LENGTH
 
-  const maxCaplen = Math.max(snaplen, MAX_RECORD_LENGTH)
+  const maxCaplen = recordLimit(snaplen)
   const nsMultiplier = magic.nanosecond ? 1 : 1000
   const p = sink.packet
   p.interface = iface
@@ -85,7 +101,7 @@ export async function readPcap(w: ByteWindow, sink: RecordSink): Promise<void> {
     const length = rd32(o + 12)
     record++
     if (caplen > maxCaplen) {
-      throw new CaptureError(path, w.offset, `record ${record}: captured length ${caplen} is larger than the snaplen ${snaplen} and the ${MAX_RECORD_LENGTH}-byte limit; the length field is corrupt`, 'pcap.bad-caplen')
+      throw new CaptureError(path, w.offset, badCaplenMessage(record, caplen, snaplen), 'pcap.bad-caplen')
     }
     if (caplen > snaplen) {
       sink.warn(w.offset, 'pcap.caplen-over-snaplen', `record ${record}: captured length ${caplen} is larger than the file's snaplen ${snaplen} (read anyway, as libpcap and tshark do)`)

@@ -108,6 +108,16 @@ describe.each([
     expect(window.buf.length).toBeLessThanOrEqual(4 << 20)
   })
 
+  // Found by the fuzz test below: a corrupt snaplen raised the limit to whatever it said.
+  it('a corrupt snaplen does not let a lying captured length through', async () => {
+    const bytes = pcapFile({ littleEndian, snaplen: 0xffffffff }, [{ sec: 1, frac: 0, data: syn }, { sec: 2, frac: 0, data: synAck, caplen: 0x2000050 }])
+    const { sink, window } = await readDirect(bytes, 'pcap')
+    expect(sink.summary.packets).toBe(1)
+    expect(sink.summary.problem).toMatchObject({ code: 'pcap.bad-caplen', offset: 24 + 16 + syn.length })
+    expect(sink.summary.problem?.message).toBe('record 2: captured length 33554512 is larger than the snaplen 4294967295 allows (at most 16777216 bytes); the length field is corrupt')
+    expect(window.buf.length).toBeLessThanOrEqual(16 << 20)
+  })
+
   it('warns about a captured length over the snaplen and reads on (as libpcap and tshark do)', async () => {
     const f = file(pcapFile({ littleEndian, snaplen: 37 }, [{ sec: 1, frac: 0, data: syn }, { sec: 2, frac: 0, data: synAck }]))
     const r = await readFlows([f])
