@@ -251,7 +251,8 @@ export async function analyze(state: NodeState, capturePaths: readonly string[])
       egressInterface: egress, ingressInterface: ingress, evidence: p.evidence,
     }
     const flow: Flow = { src: pre.src, dst: pre.dst, proto, sport: pre.sport, dport: pre.dport, ...(ingress ? { iif: ingress } : {}) }
-    const predicted = toVerdictJson(explain(state, flow), state)
+    // Connections from one pod to one service differ in the source port: one walk serves them all.
+    const predicted = toVerdictJson(explain(state, flow, { reuse: true }), state)
     const agreement = compare(predicted, observed)
     const note = `natlens: ${PROTO_NAME[pre.proto]} ${formatIp(pre.src)}${pre.sport !== null ? `:${pre.sport}` : ''} → ${formatIp(pre.dst)}${pre.dport !== null ? `:${pre.dport}` : ''}; observed ${observed.snat ? `SNAT to ${observed.sourceAfter}` : 'no SNAT'}${observed.egressInterface ? ` out ${observed.egressInterface}` : ''}; predicted ${predicted.snat ? `SNAT to ${predicted.sourceAfter}` : 'no SNAT'}${predicted.decidedBy ? ` (${predicted.decidedBy.file}:${predicted.decidedBy.line})` : ''}; ${agreement.agree ? 'agree' : 'DISAGREE'}`
     notes.set(pre.key, note)

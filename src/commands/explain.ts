@@ -56,7 +56,9 @@ The input is a bundle from \`natlens collect\`, the EKS log collector's tarball,
     }
     const ctmark = flags.ctmark !== undefined ? Number(flags.ctmark) : undefined
     if (ctmark !== undefined && !Number.isInteger(ctmark)) throw new NatlensError(`--ctmark ${flags.ctmark} is not a number`, 'usage.ctmark', 2)
-    const results = labelled.map(({ label, flow }) => ({ ...(label ? { label } : {}), verdict: toVerdictJson(explain(state, flow, ctmark !== undefined ? { ctmark } : {}), state) }))
+    // A --flows list of connections repeats flows but for the source port: those reuse one walk.
+    const options = { reuse: true, ...(ctmark !== undefined ? { ctmark } : {}) }
+    const results = labelled.map(({ label, flow }) => ({ ...(label ? { label } : {}), verdict: toVerdictJson(explain(state, flow, options), state) }))
     // Exit 1 when a flow could not be decided (src/errors.ts): a script should not take it for an answer.
     if (results.some((r) => r.verdict.verdict === 'insufficient-info')) process.exitCode = 1
     if (results.length === 1) {

@@ -4,9 +4,9 @@ import { formatIp, sameIp, type IpAddress } from '../model/ip.js'
 import type { NodeState, Pod } from '../model/node-state.js'
 import type { ConntrackEntry } from '../model/conntrack.js'
 import type { Flow, FlowOrigin } from '../model/flow.js'
-import type { Decision, Explanation, Step, Trace, Verdict } from '../model/trace.js'
-import type { Hook } from '../model/netfilter.js'
-import { RpFilterStep } from '../model/steps.js'
+import { assertNever, type Decision, type Explanation, type Step, type Trace, type Verdict } from '../model/trace.js'
+import type { Hook, Match } from '../model/netfilter.js'
+import { NatStep, RpFilterStep } from '../model/steps.js'
 import { AddressBook } from './addresses.js'
 import { ChoiceScript, Netfilter, type Exemption, type Packet, type WalkContext } from './netfilter.js'
 import { Router, type RouteResult } from './routing.js'
@@ -17,6 +17,12 @@ export interface ExplainOptions {
   readonly ctmark?: number
   /** At most this many alternatives are explored for probabilistic rules. */
   readonly maxBranches?: number
+  /**
+   * Reuse the walk of an earlier flow (explained with `reuse`) that differed from this one only in the source port,
+   * when no rule or ip rule of the node reads source ports. For batches of connections: a capture's connections from
+   * one pod to one service differ in little else (analyze).
+   */
+  readonly reuse?: boolean
 }
 
 /** Everything prepared once per node state: indexes over rules, routes and addresses. */
@@ -28,7 +34,22 @@ export interface Engine {
   readonly podsByIp: Map<string, Pod>
   /** Conntrack entries by their reply direction's addresses, built on the first reply explained. */
   repliesByAddress?: Map<string, ConntrackEntry[]>
+  /** Whether no rule of the node reads a packet's source port (decided on first use; see `sourcePortBlind`). */
+  sourcePortBlind?: boolean
+  /** Explanations by everything but the source port, when the node's rules never read it (`reuse`). */
+  readonly explanations: Map<string, Reusable>
+  /** How many branches the cached explanations hold. */
+  cachedPaths: number
 }
+
+interface Reusable {
+  readonly explanation: Explanation
+  /** Whether a branch has a SNAT or MASQUERADE step, which records the source port. */
+  readonly recordsPort: boolean
+}
+
+/** At most this many paths (explanations' branches) are kept per node state; the cache starts again when full. */
+const MAX_CACHED_PATHS = 262144
 
 const engines = new WeakMap<NodeState, Engine>()
 
@@ -37,7 +58,7 @@ export function prepare(state: NodeState): Engine {
   if (!e) {
     const podsByIp = new Map<string, Pod>()
     for (const p of state.derived.pods) podsByIp.set(`${p.ip.family}:${p.ip.value}`, p)
-    e = { state, netfilter: new Netfilter(state.tables), router: new Router(state), addresses: new AddressBook(state), podsByIp }
+    e = { state, netfilter: new Netfilter(state.tables), router: new Router(state), addresses: new AddressBook(state), podsByIp, explanations: new Map(), cachedPaths: 0 }
     engines.set(state, e)
   }
   return e
@@ -45,6 +66,94 @@ export function prepare(state: NodeState): Engine {
 
 export function explain(state: NodeState, flow: Flow, options: ExplainOptions = {}): Explanation {
   const engine = prepare(state)
+  // Connections differ mostly in their ephemeral source port. When no rule or ip rule of the node reads the source
+  // port, two flows that differ only in it take the same path: the second is the first with its port written in.
+  const key = options.reuse ? cacheKey(engine, flow, options) : undefined
+  if (key === undefined) return walkFlow(engine, flow, options)
+  const seen = engine.explanations.get(key)
+  if (seen) return withSourcePort(seen, flow.sport)
+  const e = walkFlow(engine, flow, options)
+  if (engine.cachedPaths + e.branches.length > MAX_CACHED_PATHS) { engine.explanations.clear(); engine.cachedPaths = 0 }
+  const recordsPort = e.branches.some((t) => t.steps.some((s) => s.kind === 'nat' && (s.nat === 'snat' || s.nat === 'masquerade')))
+  engine.explanations.set(key, { explanation: e, recordsPort })
+  engine.cachedPaths += e.branches.length
+  return e
+}
+
+/** The cache key of a flow: everything the walk may read (the source port excepted); undefined when not cacheable. */
+function cacheKey(engine: Engine, flow: Flow, options: ExplainOptions): string | undefined {
+  // A reply is matched to its conntrack entry by both ports.
+  if (flow.origin === 'reply') return undefined
+  if (!(engine.sourcePortBlind ??= sourcePortBlind(engine))) return undefined
+  return `${flow.origin ?? ''}|${flow.iif ?? ''}|${flow.src.family}|${flow.src.value}|${flow.dst.value}|${flow.proto}|${flow.dport}|${flow.sport === null ? 'none' : 'port'}|${options.ctmark ?? ''}|${options.maxBranches ?? ''}`
+}
+
+/**
+ * Whether nothing on the node decides by the source port: no iptables or nft match on it (`--sport`, `th sport`,
+ * a set or map keyed by it, `--ctorigsrcport`), and no ip rule with a port selector (rp_filter's reverse lookup swaps
+ * the ports, so a `dport` selector would read the source port too).
+ */
+function sourcePortBlind(engine: Engine): boolean {
+  for (const table of engine.state.tables) {
+    for (const chain of table.chains.values()) {
+      for (const rule of chain.rules) {
+        if (rule.matches.some(readsSourcePort)) return false
+        if (rule.target.kind === 'vmap' && keysReadSourcePort(rule.target.keys)) return false
+      }
+    }
+  }
+  return !engine.state.routingRules.some((r) => r.sport || r.dport)
+}
+
+/** Whether a match's outcome can depend on the packet's source port (every kind is named: a new one must be decided). */
+function readsSourcePort(m: Match): boolean {
+  switch (m.kind) {
+    case 'port': return m.which !== 'dst'
+    case 'ctport': return m.which === 'origsrc'
+    case 'nft-set': return keysReadSourcePort(m.keys)
+    case 'src': case 'dst': case 'src-range': case 'dst-range': case 'in-iface': case 'out-iface': case 'protocol': case 'addrtype':
+    case 'mark': case 'connmark': case 'ctstate': case 'ctaddr': case 'ctstatus': case 'statistic-random': case 'statistic-nth':
+    case 'comment': case 'ipset': case 'recent': case 'icmp-type': case 'tcp-flags': case 'fragment':
+      return false
+    // Evaluated as unknown whatever the packet (xt_socket reads addresses and the connection's state only).
+    case 'opaque': return false
+    default: return assertNever(m)
+  }
+}
+
+function keysReadSourcePort(keys: readonly string[]): boolean {
+  return keys.some((k) => /\bsport\b/.test(k))
+}
+
+/**
+ * An explanation made for another source port, with this one written in. Steps are shared (they are immutable);
+ * a SNAT or MASQUERADE step records the port it found, so it is made again.
+ */
+function withSourcePort(r: Reusable, sport: number | null): Explanation {
+  const e = r.explanation
+  const before = e.flow.sport
+  if (before === sport) return e
+  const flow: Flow = { ...e.flow, sport }
+  const branches = e.branches.map((t): Trace => {
+    if (!r.recordsPort) return { ...t, flow, finalFlow: { ...t.finalFlow, sport } }
+    let steps = t.steps
+    let rewritten = false
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i]!
+      if (s.kind !== 'nat' || !(s instanceof NatStep)) continue
+      if (s.rewritesSourcePort) rewritten = true
+      const again = s.withSourcePort(before, sport)
+      if (again !== s) {
+        if (steps === t.steps) steps = steps.slice()
+        ;(steps as Step[])[i] = again
+      }
+    }
+    return { ...t, flow, finalFlow: rewritten ? t.finalFlow : { ...t.finalFlow, sport }, steps }
+  })
+  return { flow, trace: branches[0]!, branches, warnings: e.warnings }
+}
+
+function walkFlow(engine: Engine, flow: Flow, options: ExplainOptions): Explanation {
   const { origin, iif, notes } = placeFlow(engine, flow)
   // Built field by field: spreading the caller's object costs more than the rest of a single-path walk.
   const placed: Flow = { src: flow.src, dst: flow.dst, proto: flow.proto, sport: flow.sport, dport: flow.dport, origin, ...(iif ? { iif } : {}) }

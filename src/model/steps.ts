@@ -118,6 +118,17 @@ export class NatStep extends NetfilterStep {
     return (this.diffs = d)
   }
 
+  /** The same step for a packet with another source port (a SNAT or MASQUERADE records the port it found). */
+  withSourcePort(before: number | null, after: number | null): NatStep {
+    if ((this.nat !== 'snat' && this.nat !== 'masquerade') || this.effect.portBefore !== before) return this
+    return new NatStep(this.hook, this.table, this.chain, this.tableOrigin, this.rule, this.nat, { ...this.effect, portBefore: after })
+  }
+
+  /** Whether the step rewrote the source port (a SNAT to a port range). */
+  get rewritesSourcePort(): boolean {
+    return this.nat === 'snat' && this.effect.portAfter !== undefined
+  }
+
   get summary(): string {
     const where = `${this.table} ${this.chain}`
     const e = this.effect

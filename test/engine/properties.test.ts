@@ -1,7 +1,8 @@
 // Properties of explain on arbitrary flows over real states (the shared examples, the lab's stored bundles, the
 // kube-proxy rule sets in iptables and nftables form): it never throws, every step words itself, the branches'
-// probabilities add up, the trace's pointers hold, and the engine's lazily built indexes (compiled chains, resolved
-// jumps, merged index lists, nft set lookups, SNAT capability) make no answer depend on which flows came before.
+// probabilities add up, the trace's pointers hold, the engine's lazily built indexes (compiled chains, resolved
+// jumps, merged index lists, nft set lookups, SNAT capability) make no answer depend on which flows came before, and
+// an answer reused for another source port is the one a fresh walk gives.
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { existsSync, readdirSync } from 'node:fs'
@@ -96,5 +97,19 @@ describe.each(states)('explain on %s', async (_name, inputs) => {
       const opts = ctmark !== undefined ? { ctmark } : {}
       expect(JSON.stringify(toVerdictJson(explain(state, first, opts), state))).toBe(JSON.stringify(toVerdictJson(explain(other, first, opts), other)))
     }), { numRuns: 40 })
+  })
+
+  // With `reuse`, a flow that differs from an earlier one only in the source port is answered from the earlier walk.
+  it('a flow after the same flow with another source port: what a fresh walk gives', () => {
+    fc.assert(fc.property(flowArb, fc.integer({ min: 1, max: 65535 }), (x, sport) => {
+      if (!x) return
+      const [flow, ctmark] = x
+      const opts = ctmark !== undefined ? { ctmark } : {}
+      explain(state, flow, { ...opts, reuse: true })
+      const again = { ...flow, sport: flow.sport === null ? null : sport }
+      const reused = explain(state, again, { ...opts, reuse: true })
+      checkExplanation(reused)
+      expect(JSON.stringify(toVerdictJson(reused, state))).toBe(JSON.stringify(toVerdictJson(explain(state, again, opts), state)))
+    }), { numRuns: 100 })
   })
 })
