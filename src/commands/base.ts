@@ -1,7 +1,8 @@
 // What every natlens command shares: one way to report errors (a clear line, the exit code from src/errors.ts,
 // the next step to take; no stack trace) and the `--file` choice between duplicate sources.
+import { writeFile } from 'node:fs/promises'
 import { Args, Command, Errors, Flags } from '@oclif/core'
-import { isNatlensError, ExitCode } from '../errors.js'
+import { isNatlensError, ExitCode, NatlensError } from '../errors.js'
 
 export abstract class NatlensCommand extends Command {
   static override enableJsonFlag = true
@@ -48,4 +49,14 @@ export const flowFlags = {
   dport: Flags.integer({ min: 0, max: 65535, summary: 'Destination port (default 443; 53 for udp).' }),
   iif: Flags.string({ summary: 'Interface the packet arrives on (found from the state when not given).' }),
   origin: Flags.option({ options: ['pod', 'host', 'external', 'reply'] as const, summary: 'Where the packet comes from (found from the state when not given).' })(),
+}
+
+/** Writes a command's document to `-o PATH`, or to standard output without one. Returns whether a file was written. */
+export async function writeOutput(path: string | undefined, text: string): Promise<boolean> {
+  if (!path) {
+    process.stdout.write(text)
+    return false
+  }
+  await writeFile(path, text).catch((e: Error) => { throw new NatlensError(`${path}: cannot write: ${e.message}`, 'output.unwritable', 2) })
+  return true
 }

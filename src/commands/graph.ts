@@ -1,10 +1,8 @@
-import { writeFile } from 'node:fs/promises'
 import { Flags } from '@oclif/core'
-import { NatlensCommand, bundleArgs, bundleFlags, flowFlags } from './base.js'
+import { NatlensCommand, bundleArgs, bundleFlags, flowFlags, writeOutput } from './base.js'
 import { loadNodeState } from '../sources/load.js'
 import { makeGraph, type PacketGraph } from '../render/graph/index.js'
 import { givenFlow } from '../render/report/flows.js'
-import { NatlensError } from '../errors.js'
 
 export default class Graph extends NatlensCommand {
   static override summary = 'Draw the node\'s packet path: hooks → chains → rules → ip rules → route tables → interfaces, with a traced flow highlighted.'
@@ -32,11 +30,7 @@ The graph stays readable on a node of any size: kube-proxy's KUBE-SVC-*/KUBE-SEP
     const state = await loadNodeState(argv as string[], { prefer: flags.file ?? [] })
     const flow = givenFlow(flags, 'natlens graph BUNDLE --src 10.0.9.88 --dst 203.0.113.10')
     const { graph, text } = await makeGraph(state, { format: flags.format, family: flags.family === '6' ? 6 : 4, ...(flow ? { flow } : {}) })
-    if (!flags.output) {
-      process.stdout.write(text)
-      return graph
-    }
-    await writeFile(flags.output, text).catch((e: Error) => { throw new NatlensError(`${flags.output}: cannot write: ${e.message}`, 'output.unwritable', 2) })
+    if (!(await writeOutput(flags.output, text))) return graph
     this.log(`wrote ${flags.output} (${flags.format}): ${graph.nodes.length} nodes, ${graph.edges.length} edges${graph.flow ? `, ${graph.flow} highlighted (${graph.verdict})` : ''}`)
     return graph
   }

@@ -1,11 +1,9 @@
-import { writeFile } from 'node:fs/promises'
 import { Flags } from '@oclif/core'
-import { NatlensCommand, bundleArgs, bundleFlags, flowFlags } from './base.js'
+import { NatlensCommand, bundleArgs, bundleFlags, flowFlags, writeOutput } from './base.js'
 import { loadNodeState } from '../sources/load.js'
 import { analyze } from '../analyze/analyze.js'
 import { runDoctor } from '../doctor/index.js'
 import { makeReport, selectFlows, type ReportJson } from '../render/report/index.js'
-import { NatlensError } from '../errors.js'
 
 export default class Report extends NatlensCommand {
   static override summary = 'Write one self-contained report of a node: its SNAT policy, every pod\'s flows with their traces and evidence, and the packet path as a graph.'
@@ -39,11 +37,7 @@ Without --src/--dst or --flows, every pod is explained against representative de
     const captures = [...state.captures.filter((c) => c.path).map((c) => c.path!), ...(flags.pcap ?? [])]
     const analysis = captures.length ? await analyze(state, captures) : undefined
     const { report, text } = await makeReport(state, { format: flags.format, flows, inputs: argv as string[], captures: flags.pcap ?? [], ...(analysis ? { analysis } : {}), checks: runDoctor(state), version: this.config.version })
-    if (!flags.output) {
-      process.stdout.write(text)
-      return report
-    }
-    await writeFile(flags.output, text).catch((e: Error) => { throw new NatlensError(`${flags.output}: cannot write: ${e.message}`, 'output.unwritable', 2) })
+    if (!(await writeOutput(flags.output, text))) return report
     const s = report.summary
     this.log(`wrote ${flags.output} (${flags.format}, ${Math.ceil(Buffer.byteLength(text) / 1024)} KB): node ${s.nodeAddress ?? '?'}, ${s.flows} flows (${s.snat} SNATed, ${s.keptAddress} keep their address, ${s.undecided} undecided, ${s.dropped} dropped), ${s.problems ?? 0} problem${s.problems === 1 ? '' : 's'} found${s.disagreements !== null ? `, ${s.disagreements} captured connection${s.disagreements === 1 ? '' : 's'} disagreeing` : ''}`)
     return report

@@ -13,15 +13,10 @@ import type { CaptureComparison, CheckResults, ReportInput } from './input.js'
 
 export type ReportFormat = 'html' | 'md' | 'json'
 
-export interface MakeReportOptions {
+/** What the report is built from, as `buildReport` takes it, with flows given as flows to explain. */
+export type MakeReportOptions = Omit<ReportInput, 'state' | 'flows'> & {
   readonly format: ReportFormat
   readonly flows: readonly { readonly label?: string; readonly flow: Flow }[]
-  readonly inputs: readonly string[]
-  readonly captures?: readonly string[]
-  readonly analysis?: CaptureComparison
-  readonly checks?: CheckResults
-  readonly graphFlow?: number
-  readonly version?: string
 }
 
 export interface MadeReport {
@@ -31,17 +26,13 @@ export interface MadeReport {
 }
 
 export async function makeReport(state: ReportInput['state'], options: MakeReportOptions): Promise<MadeReport> {
+  const { format, flows, ...rest } = options
   const report = buildReport({
+    ...rest,
     state,
-    flows: options.flows.map(({ label, flow }) => ({ ...(label ? { label } : {}), explanation: explain(state as NodeState, flow) })),
-    inputs: options.inputs,
-    ...(options.captures ? { captures: options.captures } : {}),
-    ...(options.analysis ? { analysis: options.analysis } : {}),
-    ...(options.checks ? { checks: options.checks } : {}),
-    ...(options.graphFlow !== undefined ? { graphFlow: options.graphFlow } : {}),
-    ...(options.version ? { version: options.version } : {}),
+    flows: flows.map(({ label, flow }) => ({ ...(label ? { label } : {}), explanation: explain(state as NodeState, flow) })),
   })
-  return { report, text: await renderReport(report, options.format) }
+  return { report, text: await renderReport(report, format) }
 }
 
 export async function renderReport(report: ReportJson, format: ReportFormat): Promise<string> {
